@@ -1,0 +1,19 @@
+"""Shared pytest configuration.
+
+Hypothesis profiles: ``ci`` (loaded when the environment variable CI is set, as on the CI machine) is derandomized and
+has no deadline, so a CI run is reproducible and not timing-dependent; ``dev`` is the local default.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
