@@ -1,1 +1,39 @@
-"""elbocheck."""
+"""Derivations: SymPy objects for ELBO derivations, a model declaration that gives them meaning, and a checker that
+proves, refutes or declines each step."""
+
+from .checker import (
+    Checker,
+    Counterexample,
+    Derivation,
+    DerivationResult,
+    Factorization,
+    InternalInconsistency,
+    SearchSettings,
+    Step,
+    StepResult,
+    check,
+)
+from .expressions import (
+    KL,
+    Density,
+    E,
+    Entropy,
+    Expectation,
+    MutualInformation,
+    TotalCorrelation,
+    density,
+    entropy,
+    kl,
+    log,
+    mi,
+    ratio,
+    tc,
+)
+from .model import Model, ModelError
+
+__all__ = [
+    "Checker", "Counterexample", "Derivation", "DerivationResult", "Factorization", "InternalInconsistency",
+    "SearchSettings", "Step", "StepResult", "check", "KL", "Density", "E", "Entropy", "Expectation",
+    "MutualInformation", "TotalCorrelation", "density", "entropy", "kl", "log", "mi", "ratio", "tc", "Model",
+    "ModelError",
+]

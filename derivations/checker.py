@@ -1,0 +1,390 @@
+"""The step checker: each step ``lhs REL rhs`` is proven, refuted, or undecided.
+
+* **proven**: the canonical forms (:mod:`.canonical`) of the two sides are equal (``=``), differ only by atoms free of
+  the declared parameters (``= const``), or differ by a non-negative combination of KLs / MIs / TCs / Jensen gaps
+  (``>=``, ``<=``; :mod:`.certificates`). A proof is also checked on random instances; a numeric violation of a proven
+  step raises :class:`InternalInconsistency` (it would be a bug; the tests make sure it never happens).
+* **refuted**: a concrete discrete instance of the declared model (:mod:`.numeric`) on which the relation fails,
+  found by exact enumeration on random instances and then by a local search that maximizes the violation.
+* **undecided**: neither, with the reason.
+
+A step may name assumptions (``q(z_l,z_u|x) = q(z_l|x) q(z_u|x)``): it is then checked in the model with that
+factorization, and again without it, so the report says whether the assumption is needed.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+from .canonical import CONSTANT, Canonicalizer, LinearForm, LogExpectation, LogFactor, LogMarginal
+from .certificates import Certificate, find_certificate
+from .display import display_form
+from .model import Model, ModelError
+from .numeric import Evaluator, Instance, InstanceSpace, assignment_at, random_sizes
+
+RELATIONS = {"=": "=", "==": "=", "=const": "= const", "= const": "= const", ">=": ">=", "<=": "<="}
+VERDICTS = ("proven", "refuted", "undecided")
+
+
+class InternalInconsistency(RuntimeError):
+    """A step was proven symbolically but fails numerically: a bug in the checker, never a verdict."""
+
+
+@dataclass(frozen=True)
+class Factorization:
+    """An assumption that a declared factor splits: ``joint = factor_1 factor_2 ...`` (density notation strings)."""
+
+    joint: str
+    factors: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.joint} = {' '.join(self.factors)}"
+
+    def apply(self, model: Model) -> Model:
+        return model.with_factorization(self.joint, self.factors)
+
+
+@dataclass
+class Step:
+    lhs: sympy.Expr
+    relation: str
+    rhs: sympy.Expr
+    assumptions: tuple[Factorization, ...] = ()
+    expected: str = "proven"
+    label: str = ""
+    note: str = ""
+    line: int | None = None
+
+    def __post_init__(self):
+        if self.relation not in RELATIONS:
+            raise ValueError(f"relation {self.relation!r}: expected one of {sorted(set(RELATIONS.values()))}")
+        self.relation = RELATIONS[self.relation]
+        if self.expected not in VERDICTS:
+            raise ValueError(f"expected verdict {self.expected!r}: expected one of {VERDICTS}")
+
+
+@dataclass
+class Derivation:
+    """A named derivation: a model and a list of steps (often a chain ``e0 = e1 >= e2 ...``)."""
+
+    name: str
+    title: str
+    source: str
+    model: Model
+    steps: list[Step]
+    references: tuple[str, ...] = ()
+    notes: str = ""
+
+    @classmethod
+    def chain(cls, name: str, title: str, source: str, model: Model, first, links: Sequence, **kwargs) -> "Derivation":
+        """Build from ``first`` and links ``(relation, expression, options)`` where options holds ``expected``,
+        ``label``, ``note``, ``assumptions``: step i relates line i-1 to line i."""
+        steps, previous = [], first
+        for link in links:
+            relation, expression = link[0], link[1]
+            options = dict(link[2]) if len(link) > 2 else {}
+            steps.append(Step(previous, relation, expression, **options))
+            previous = expression
+        return cls(name, title, source, model, steps, **kwargs)
+
+
+@dataclass
+class Counterexample:
+    instance: dict
+    text: str
+    assignment: dict
+    lhs: float
+    rhs: float
+    second_instance: dict | None = None
+
+    def as_dict(self) -> dict:
+        out = {"instance": self.instance, "assignment": self.assignment, "lhs": self.lhs, "rhs": self.rhs,
+               "text": self.text}
+        if self.second_instance is not None:
+            out["second_instance"] = self.second_instance
+        return out
+
+
+@dataclass
+class StepResult:
+    index: int
+    label: str
+    relation: str
+    lhs: str
+    rhs: str
+    verdict: str
+    expected: str
+    assumptions: list[str] = field(default_factory=list)
+    certificate: str | None = None
+    rules: list[str] = field(default_factory=list)
+    counterexample: Counterexample | None = None
+    reason: str | None = None
+    without_assumptions: dict | None = None
+    note: str = ""
+    line: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def matches(self) -> bool:
+        return self.verdict == self.expected
+
+    def summary(self) -> str:
+        """One line: the certificate, the counterexample, or the reason."""
+        if self.verdict == "proven":
+            text = self.certificate or ""
+        elif self.verdict == "refuted" and self.counterexample is not None:
+            c = self.counterexample
+            at = ", ".join(f"{k}={v}" for k, v in c.assignment.items())
+            text = f"counterexample: lhs = {c.lhs:.6g}, rhs = {c.rhs:.6g}" + (f" at {at}" if at else "")
+        else:
+            text = self.reason or ""
+        if self.without_assumptions:
+            text += f" [without the assumption: {self.without_assumptions['verdict']}]"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "label": self.label,
+            "line": self.line,
+            "relation": self.relation,
+            "lhs": self.lhs,
+            "rhs": self.rhs,
+            "verdict": self.verdict,
+            "expected": self.expected,
+            "assumptions": self.assumptions,
+            "certificate": self.certificate,
+            "rules": self.rules,
+            "counterexample": self.counterexample.as_dict() if self.counterexample else None,
+            "reason": self.reason,
+            "without_assumptions": self.without_assumptions,
+            "note": self.note,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class DerivationResult:
+    derivation: Derivation
+    steps: list[StepResult]
+
+    @property
+    def matches(self) -> bool:
+        return all(s.matches for s in self.steps)
+
+    def as_dict(self) -> dict:
+        d = self.derivation
+        return {"name": d.name, "title": d.title, "source": d.source, "references": list(d.references),
+                "steps": [s.as_dict() for s in self.steps]}
+
+
+# ------------------------------------------------------------------------------------------------ the checker
+
+
+@dataclass
+class SearchSettings:
+    """How hard the numeric search looks for a counterexample."""
+
+    random_instances: int = 40
+    sanity_instances: int = 6  # for steps already proven
+    local_search_iterations: int = 250
+    local_search_starts: int = 3
+    tolerance: float = 1e-8
+
+
+def _seed_for(*parts) -> int:
+    return zlib.crc32("|".join(str(p) for p in parts).encode())
+
+
+class Checker:
+    def __init__(self, settings: SearchSettings | None = None):
+        self.settings = settings or SearchSettings()
+
+    # -------------------------------------------------------------------------------------------- public
+    def check_derivation(self, derivation: Derivation) -> DerivationResult:
+        results = []
+        for i, step in enumerate(derivation.steps, start=1):
+            results.append(self.check_step(derivation.model, step, index=i))
+        return DerivationResult(derivation, results)
+
+    def check_step(self, model: Model, step: Step, index: int = 1) -> StepResult:
+        start = time.perf_counter()
+        model.validate(step.lhs)
+        model.validate(step.rhs)
+        working_model = model
+        for assumption in step.assumptions:
+            working_model = assumption.apply(working_model)
+        result = StepResult(index=index, label=step.label, relation=step.relation, lhs=sympy.sstr(step.lhs),
+                            rhs=sympy.sstr(step.rhs), verdict="undecided", expected=step.expected,
+                            assumptions=[str(a) for a in step.assumptions], note=step.note, line=step.line)
+        proof, rules, reason = self._prove(working_model, step)
+        seed = _seed_for(model.name, step.lhs, step.relation, step.rhs)
+        if proof is not None:
+            counterexample, tried = self._search(working_model, step, seed, sanity=True)
+            if counterexample is not None:
+                raise InternalInconsistency(
+                    f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}) but fails numerically:\n"
+                    f"{counterexample.text}"
+                )
+            result.verdict, result.certificate, result.rules = "proven", proof, rules
+        else:
+            counterexample, tried = self._search(working_model, step, seed, sanity=False)
+            if counterexample is not None:
+                result.verdict, result.counterexample = "refuted", counterexample
+            else:
+                result.reason = f"{reason}; numeric search over {tried} instances found no counterexample"
+        if step.assumptions:
+            without, tried = self._search(model, step, seed + 1, sanity=False)
+            if without is not None:
+                result.without_assumptions = {"verdict": "refuted", "counterexample": without.as_dict()}
+            else:
+                result.without_assumptions = {
+                    "verdict": "not refuted",
+                    "reason": f"no counterexample in {tried} instances without the assumption (it may be unnecessary)",
+                }
+        result.seconds = time.perf_counter() - start
+        return result
+
+    # -------------------------------------------------------------------------------------------- symbolic
+    def _prove(self, model: Model, step: Step):
+        canon = Canonicalizer(model)
+        try:
+            difference = canon.canonical(step.lhs) - canon.canonical(step.rhs)
+        except ModelError as error:
+            return None, [], f"no symbolic argument: {error}"
+        rules = sorted(canon.rules)
+        if step.relation == "=":
+            if difference.is_zero():
+                return "lhs - rhs = 0 (identity)", rules, None
+            return None, rules, "the two sides do not reduce to the same canonical form"
+        if step.relation == "= const":
+            parametric = [a for a in difference.terms if _depends_on_parameters(model, a)]
+            if not parametric:
+                constant = display_form(model, difference)
+                return (f"lhs - rhs = {constant}, which does not depend on the parameters", rules, None)
+            return None, rules, ("the difference depends on the parameters through "
+                                 + display_form(model, LinearForm({a: difference.terms[a] for a in parametric})))
+        oriented = difference if step.relation == ">=" else -difference
+        if oriented.is_zero():
+            return ("difference = 0 (the sides are equal)", rules, None)
+        found = find_certificate(oriented, canon, seed=_seed_for(model.name, step.lhs))
+        if isinstance(found, Certificate):
+            sides = "lhs - rhs" if step.relation == ">=" else "rhs - lhs"
+            return f"{sides} = {found.text()} >= 0", sorted(canon.rules | {"non-negativity of KL / MI / TC / Jensen gap"}), None
+        _, tried = found
+        return None, rules, (f"the difference is not a recognisable non-negative combination of KLs / MIs / TCs "
+                             f"({tried} candidate terms tried)")
+
+    # -------------------------------------------------------------------------------------------- numeric
+    def _search(self, model: Model, step: Step, seed: int, sanity: bool):
+        """Look for an instance violating the step. Returns (counterexample or None, instances tried)."""
+        settings = self.settings
+        rng = np.random.default_rng(seed)
+        evaluator = Evaluator(model)
+        count = settings.sanity_instances if sanity else settings.random_instances
+        tried = 0
+        starts: list[tuple[float, InstanceSpace, np.ndarray]] = []
+        for k in range(count):
+            sizes = random_sizes(model, rng, max_size=2 if k % 2 == 0 else 3)
+            space = InstanceSpace(model, sizes)
+            scale = (1.0, 3.0, 0.3)[k % 3]
+            vector = space.random_vector(rng, scale)
+            tried += 1
+            amount, counterexample = self._violation(evaluator, space, vector, step, rng)
+            if counterexample is not None:
+                return counterexample, tried
+            starts.append((amount, space, vector))
+        if sanity:
+            return None, tried
+        starts.sort(key=lambda item: -item[0])
+        for amount, space, vector in starts[: settings.local_search_starts]:
+            step_size, current, best = 1.0, vector, amount
+            for _ in range(settings.local_search_iterations):
+                proposal = current + rng.normal(0.0, step_size, size=current.shape)
+                tried += 1
+                new_amount, counterexample = self._violation(evaluator, space, proposal, step, rng)
+                if counterexample is not None:
+                    return counterexample, tried
+                if new_amount > best:
+                    current, best = proposal, new_amount
+                    step_size = min(step_size * 1.5, 4.0)
+                else:
+                    step_size = max(step_size * 0.9, 0.05)
+        return None, tried
+
+    def _violation(self, evaluator: Evaluator, space: InstanceSpace, vector: np.ndarray, step: Step, rng):
+        """How much the step fails on this instance (negative = holds with margin), and a counterexample if it does."""
+        tol = self.settings.tolerance
+        instance = space.instance(vector)
+        with np.errstate(all="ignore"):
+            lhs = evaluator.value(step.lhs, instance)
+            rhs = evaluator.value(step.rhs, instance)
+        lhs, rhs = np.broadcast_arrays(lhs, rhs)
+        if not (np.all(np.isfinite(lhs)) and np.all(np.isfinite(rhs))):
+            return -np.inf, None
+        scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
+        if step.relation == "=":
+            gap = np.abs(lhs - rhs) / scale
+        elif step.relation == ">=":
+            gap = (rhs - lhs) / scale
+        elif step.relation == "<=":
+            gap = (lhs - rhs) / scale
+        else:  # "= const": the difference must not change when the parametric factors change
+            other_vector = vector.copy()
+            mask = space.parametric_mask()
+            other_vector[mask] = rng.normal(0.0, 1.0, size=int(mask.sum()))
+            other = space.instance(other_vector)
+            with np.errstate(all="ignore"):
+                other_lhs, other_rhs = np.broadcast_arrays(evaluator.value(step.lhs, other), evaluator.value(step.rhs, other))
+            if not (np.all(np.isfinite(other_lhs)) and np.all(np.isfinite(other_rhs))):
+                return -np.inf, None
+            first_difference, second_difference = np.broadcast_arrays(lhs - rhs, other_lhs - other_rhs)
+            gap = np.abs(first_difference - second_difference) / (1.0 + np.abs(first_difference) + np.abs(second_difference))
+            worst = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.ndim else ()
+            amount = float(gap[worst]) if gap.ndim else float(gap)
+            if amount > tol and mask.any():
+                text = (f"lhs - rhs changes when the parametric factors change: {float(first_difference[worst]):.6g} "
+                        f"on instance A, {float(second_difference[worst]):.6g} on instance B (same non-parametric factors)\n"
+                        f"instance A:\n{instance.describe()}\ninstance B:\n{other.describe()}")
+                return amount, Counterexample(instance.as_dict(), text, assignment_at(worst, gap.shape, instance),
+                                              float(lhs[worst]), float(rhs[worst]), other.as_dict())
+            return amount, None
+        worst = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.ndim else ()
+        amount = float(gap[worst]) if gap.ndim else float(gap)
+        if amount > tol:
+            assignment = assignment_at(worst, gap.shape, instance)
+            at = ", ".join(f"{k}={v}" for k, v in assignment.items())
+            text = (f"lhs = {float(lhs[worst]):.6g}, rhs = {float(rhs[worst]):.6g}" + (f" at {at}" if at else "")
+                    + f" (relation {step.relation} fails)\n{instance.describe()}")
+            return amount, Counterexample(instance.as_dict(), text, assignment, float(lhs[worst]), float(rhs[worst]))
+        return amount, None
+
+
+def _depends_on_parameters(model: Model, atom) -> bool:
+    if atom == CONSTANT:
+        return False
+
+    def factor_parametric(f) -> bool:
+        return model.graphs[f.family].depends_on_parameters(f.targets | f.given)
+
+    if any(factor_parametric(f) for f in atom.measure):
+        return True
+    if isinstance(atom, LogFactor):
+        return atom.block.parametric
+    if isinstance(atom, LogMarginal):
+        return model.graphs[atom.family].depends_on_parameters(atom.nodes)
+    if isinstance(atom, LogExpectation):
+        return any(factor_parametric(f) for f in atom.inner) or any(_depends_on_parameters(model, a) for a, _ in atom.integrand)
+    return True
+
+
+def check(model: Model, lhs, relation: str, rhs, assumptions: Sequence[Factorization] = (), **settings) -> StepResult:
+    """Check one step: ``check(model, log(p("p(x)")), ">=", elbo)``."""
+    checker = Checker(SearchSettings(**settings) if settings else None)
+    return checker.check_step(model, Step(lhs, relation, rhs, tuple(assumptions)))
