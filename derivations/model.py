@@ -388,7 +388,7 @@ class Model:
                     "condition on it or declare a prior for it"
                 )
             missing_inputs = graph.inputs - given
-            if missing_inputs and not graph.d_separated(targets, missing_inputs, given):
+            if missing_inputs and not graph.d_separated(targets, missing_inputs, given, condition_on_inputs=False):
                 raise ModelError(
                     f"{d}: depends on the input(s) {', '.join(sorted(missing_inputs))} of the generative model; "
                     f"write it conditioned on them, e.g. {d.family}({', '.join(map(str, d.targets))} | "
