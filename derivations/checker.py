@@ -26,7 +26,8 @@ from .canonical import CONSTANT, Canonicalizer, LinearForm, LogExpectation, LogF
 from .certificates import Certificate, find_certificate
 from .display import display_form
 from .model import Model, ModelError
-from .numeric import Evaluator, Instance, InstanceSpace, assignment_at, random_sizes
+from .gaussian import GaussianEvaluator, GaussianInstance, GaussianUnsupported
+from .numeric import Evaluator, Instance, InstanceSpace, assignment_at, random_sizes, to_range
 
 RELATIONS = {"=": "=", "==": "=", "=const": "= const", "= const": "= const", ">=": ">=", "<=": "<="}
 VERDICTS = ("proven", "refuted", "undecided")
@@ -65,6 +66,7 @@ class Step:
         if self.relation not in RELATIONS:
             raise ValueError(f"relation {self.relation!r}: expected one of {sorted(set(RELATIONS.values()))}")
         self.relation = RELATIONS[self.relation]
+        self.lhs, self.rhs = sympy.sympify(self.lhs), sympy.sympify(self.rhs)
         if self.expected not in VERDICTS:
             raise ValueError(f"expected verdict {self.expected!r}: expected one of {VERDICTS}")
 
@@ -195,6 +197,7 @@ class SearchSettings:
     sanity_instances: int = 6  # for steps already proven
     local_search_iterations: int = 250
     local_search_starts: int = 3
+    gaussian_instances: int = 24  # linear-Gaussian instances, tried when the discrete search finds nothing
     tolerance: float = 1e-8
 
 
@@ -302,6 +305,10 @@ class Checker:
             starts.append((amount, space, vector))
         if sanity:
             return None, tried
+        gaussian, gaussian_tried = self._gaussian_search(model, step, rng)
+        tried += gaussian_tried
+        if gaussian is not None:
+            return gaussian, tried
         starts.sort(key=lambda item: -item[0])
         for amount, space, vector in starts[: settings.local_search_starts]:
             step_size, current, best = 1.0, vector, amount
@@ -316,6 +323,76 @@ class Checker:
                     step_size = min(step_size * 1.5, 4.0)
                 else:
                     step_size = max(step_size * 0.9, 0.05)
+        return None, tried
+
+    def _gaussian_search(self, model: Model, step: Step, rng):
+        """Look for a linear-Gaussian counterexample (for steps that hold on every discrete instance): random
+        instances, then a local search that maximizes the violation."""
+        evaluator = GaussianEvaluator(model)
+        dimension = GaussianInstance.dimension(model)
+        mask = GaussianInstance.parametric_mask(model)
+        points = rng.normal(0.0, 2.0, size=(6, len(model.atoms)))
+        other_vector = rng.normal(0.0, 1.0, size=dimension)
+
+        def attempt(vector, coefficients):
+            instance = GaussianInstance(model, vector, coefficients)
+            with np.errstate(all="ignore"):
+                lhs = evaluator.value(step.lhs, instance).at(points)
+                rhs = evaluator.value(step.rhs, instance).at(points)
+                if step.relation == "= const":
+                    changed = np.where(mask, other_vector, vector)
+                    other = GaussianInstance(model, changed, coefficients)
+                    other_difference = evaluator.value(step.lhs, other).at(points) - evaluator.value(step.rhs, other).at(points)
+            if not (np.all(np.isfinite(lhs)) and np.all(np.isfinite(rhs))):
+                return -np.inf, None
+            scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
+            if step.relation == "=":
+                gap = np.abs(lhs - rhs) / scale
+            elif step.relation == ">=":
+                gap = (rhs - lhs) / scale
+            elif step.relation == "<=":
+                gap = (lhs - rhs) / scale
+            else:
+                if not mask.any():
+                    return -np.inf, None
+                difference = lhs - rhs
+                gap = np.abs(difference - other_difference) / (1.0 + np.abs(difference) + np.abs(other_difference))
+            worst = int(np.argmax(gap))
+            if gap[worst] <= self.settings.tolerance:
+                return float(gap[worst]), None
+            assignment = {a: round(float(points[worst, i]), 4) for i, a in enumerate(model.atoms)}
+            text = (f"lhs = {lhs[worst]:.6g}, rhs = {rhs[worst]:.6g} at " + ", ".join(f"{a}={v}" for a, v in assignment.items())
+                    + f" (relation {step.relation} fails)\n{instance.describe()}")
+            return float(gap[worst]), Counterexample({"linear_gaussian": instance.describe().splitlines(), "factors": [],
+                                                      "domains": "real"}, text, assignment, float(lhs[worst]), float(rhs[worst]))
+
+        tried, best = 0, (-np.inf, None, None)
+        try:
+            for k in range(self.settings.gaussian_instances):
+                coefficients = {name: to_range(rng.normal(0.0, 1.5), r) for name, r in model.coefficient_ranges.items()}
+                vector = rng.normal(0.0, (1.0, 0.3, 2.0)[k % 3], size=dimension)
+                tried += 1
+                amount, counterexample = attempt(vector, coefficients)
+                if counterexample is not None:
+                    return counterexample, tried
+                if amount > best[0]:
+                    best = (amount, vector, coefficients)
+            if best[1] is None:
+                return None, tried
+            amount, current, coefficients = best
+            step_size = 0.5
+            for _ in range(2 * self.settings.local_search_iterations):
+                proposal = current + rng.normal(0.0, step_size, size=dimension)
+                tried += 1
+                new_amount, counterexample = attempt(proposal, coefficients)
+                if counterexample is not None:
+                    return counterexample, tried
+                if new_amount > amount:
+                    current, amount, step_size = proposal, new_amount, min(step_size * 1.5, 3.0)
+                else:
+                    step_size = max(step_size * 0.9, 0.05)
+        except (GaussianUnsupported, np.linalg.LinAlgError):
+            return None, tried
         return None, tried
 
     def _violation(self, evaluator: Evaluator, space: InstanceSpace, vector: np.ndarray, step: Step, rng):

@@ -136,8 +136,27 @@ def test_a_step_that_is_true_but_beyond_the_rules_is_undecided_not_proven():
         assert "numeric search" in result.reason
 
 
-def test_discrete_instances_cannot_refute_what_holds_for_all_discrete_models():
-    # log p(x) >= E_q[log p(x,z)] holds for discrete z (the gap is a cross-entropy >= 0) but not for densities;
-    # the checker may not prove it (no divergence certificate) and must not claim a counterexample.
-    result = verdict(VAE, log("p(x)"), ">=", E("q(z|x)", log("p(x,z)")))
-    assert result.verdict == "undecided"
+def test_linear_gaussian_instances_refute_what_holds_only_for_discrete_models():
+    # log p(x) >= E_q[log p(x,z)] and H(q) >= 0 hold for every discrete model (probabilities <= 1) but not for
+    # densities: no discrete counterexample exists, and the linear-Gaussian instance supplies one.
+    for lhs, rhs in [(log("p(x)"), E("q(z|x)", log("p(x,z)"))), (entropy("q(z|x)"), sympy.Integer(0))]:
+        result = verdict(VAE, lhs, ">=", rhs)
+        assert result.verdict == "refuted", result.summary()
+        assert "linear_gaussian" in result.counterexample.instance
+        assert result.counterexample.lhs < result.counterexample.rhs
+
+
+def test_linear_gaussian_evaluator_agrees_with_identities():
+    import numpy as np
+
+    from elbocheck.derivations.gaussian import GaussianEvaluator, GaussianInstance
+
+    rng = np.random.default_rng(0)
+    evaluator = GaussianEvaluator(VAE)
+    points = rng.normal(size=(5, 2))
+    for _ in range(5):
+        instance = GaussianInstance(VAE, rng.normal(size=GaussianInstance.dimension(VAE)), {})
+        gap = evaluator.value(log("p(x)"), instance).at(points) - evaluator.value(ELBO + kl("q(z|x)", "p(z|x)"), instance).at(points)
+        assert np.allclose(gap, 0.0, atol=1e-9)
+        kl_gap = evaluator.value(kl("q(z|x)", "p(z)"), instance).at(points)
+        assert np.all(kl_gap >= -1e-12)
