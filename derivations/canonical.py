@@ -511,16 +511,7 @@ def _conditional_blocks(graph, targets: frozenset, given: frozenset):
 def _independent_parts(graph, nodes: frozenset) -> list[frozenset]:
     """Split ``nodes`` into parts that are independent in every joint over ``graph`` (components of the moralized
     ancestral graph with the inputs removed)."""
-    relevant = graph.ancestors(nodes)
-    neighbours: dict[str, set] = {v: set() for v in relevant if v not in graph.inputs}
-    for v in neighbours:
-        parents = [p for p in graph.parents.get(v, ()) if p in neighbours]
-        for p in parents:
-            neighbours[v].add(p)
-            neighbours[p].add(v)
-        for a, b in itertools.combinations(parents, 2):
-            neighbours[a].add(b)
-            neighbours[b].add(a)
+    neighbours = graph.moral_graph(graph.ancestors(nodes) - graph.inputs)
     parts: list[frozenset] = []
     unseen = set(nodes)
     while unseen:

@@ -348,6 +348,7 @@ def _exact_from(difference, atoms, columns, coefficients, candidates, model) -> 
 
 
 def _exact(difference, atoms, columns, support, candidates, model) -> Certificate | None:
+    """Solve the support's columns exactly for the difference (free parameters at 0), then check the result."""
     if not support:
         return None
     matrix = sympy.Matrix([[sympy.Integer(int(round(columns[i, j]))) for j in support] for i in range(len(atoms))])
@@ -358,21 +359,7 @@ def _exact(difference, atoms, columns, support, candidates, model) -> Certificat
         return None
     if params.shape[0]:
         solution = solution.subs({p: 0 for p in params})
-    residual = matrix * solution - rhs
-    if any(sympy.expand(r) != 0 for r in residual):
-        return None
-    terms = []
-    for j, c in zip(support, solution):
-        c = sympy.simplify(c)
-        if c == 0:
-            continue
-        if not nonnegative(c, model):
-            return None
-        if j == len(candidates):
-            terms.append((c, Candidate("1", "1", LinearForm.atom(CONSTANT))))
-        else:
-            terms.append((c, candidates[j]))
-    return Certificate(terms, 0)
+    return _exact_from(difference, atoms, columns, dict(zip(support, solution)), candidates, model)
 
 
 __all__ = ["Candidate", "Certificate", "candidates_for", "find_certificate", "nonnegative", "LogFactor", "LogMarginal"]

@@ -345,13 +345,8 @@ class Checker:
                     other_difference = evaluator.value(step.lhs, other).at(points) - evaluator.value(step.rhs, other).at(points)
             if not (np.all(np.isfinite(lhs)) and np.all(np.isfinite(rhs))):
                 return -np.inf, None
-            scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
-            if step.relation == "=":
-                gap = np.abs(lhs - rhs) / scale
-            elif step.relation == ">=":
-                gap = (rhs - lhs) / scale
-            elif step.relation == "<=":
-                gap = (lhs - rhs) / scale
+            if step.relation != "= const":
+                gap = relation_gap(step.relation, lhs, rhs)
             else:
                 if not mask.any():
                     return -np.inf, None
@@ -405,13 +400,8 @@ class Checker:
         lhs, rhs = np.broadcast_arrays(lhs, rhs)
         if not (np.all(np.isfinite(lhs)) and np.all(np.isfinite(rhs))):
             return -np.inf, None
-        scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
-        if step.relation == "=":
-            gap = np.abs(lhs - rhs) / scale
-        elif step.relation == ">=":
-            gap = (rhs - lhs) / scale
-        elif step.relation == "<=":
-            gap = (lhs - rhs) / scale
+        if step.relation != "= const":
+            gap = relation_gap(step.relation, lhs, rhs)
         else:  # "= const": the difference must not change when the parametric factors change
             other_vector = vector.copy()
             mask = space.parametric_mask()
@@ -441,6 +431,16 @@ class Checker:
                     + f" (relation {step.relation} fails)\n{instance.describe()}")
             return amount, Counterexample(instance.as_dict(), text, assignment, float(lhs[worst]), float(rhs[worst]))
         return amount, None
+
+
+def relation_gap(relation: str, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """How far ``lhs REL rhs`` fails, relative to the size of the values (positive where it fails)."""
+    scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
+    if relation == "=":
+        return np.abs(lhs - rhs) / scale
+    if relation == ">=":
+        return (rhs - lhs) / scale
+    return (lhs - rhs) / scale
 
 
 def _depends_on_parameters(model: Model, atom) -> bool:

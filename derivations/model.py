@@ -129,16 +129,7 @@ class FamilyGraph:
             return True
         if first & second:
             return False
-        relevant = self.ancestors(first | second | given)
-        neighbours: dict[str, set[str]] = {v: set() for v in relevant}
-        for v in relevant:
-            parents = [p for p in self.parents.get(v, ()) if p in relevant]
-            for p in parents:
-                neighbours[v].add(p)
-                neighbours[p].add(v)
-            for a, b in itertools.combinations(parents, 2):
-                neighbours[a].add(b)
-                neighbours[b].add(a)
+        neighbours = self.moral_graph(self.ancestors(first | second | given))
         stack, seen = list(first), set(first)
         while stack:
             v = stack.pop()
@@ -149,6 +140,20 @@ class FamilyGraph:
                     seen.add(w)
                     stack.append(w)
         return True
+
+    def moral_graph(self, nodes: Iterable[str]) -> dict[str, set[str]]:
+        """Undirected neighbours among ``nodes``: parent-child edges plus edges between co-parents ("marrying")."""
+        nodes = set(nodes)
+        neighbours: dict[str, set[str]] = {v: set() for v in nodes}
+        for v in nodes:
+            parents = [p for p in self.parents.get(v, ()) if p in nodes]
+            for p in parents:
+                neighbours[v].add(p)
+                neighbours[p].add(v)
+            for a, b in itertools.combinations(parents, 2):
+                neighbours[a].add(b)
+                neighbours[b].add(a)
+        return neighbours
 
     def is_closed(self, nodes: frozenset[str]) -> bool:
         """True when ``nodes`` (with the inputs) is a union of whole blocks closed under parents, so that its marginal
