@@ -1,1 +1,1 @@
-"""Experiments that answer the seeds ' questions with measurements (``elbocheck experiment NAME``)."""
+"""Experiments that answer the seeds' questions with measurements (``elbocheck experiment NAME``)."""
