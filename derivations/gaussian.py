@@ -240,6 +240,8 @@ class GaussianEvaluator:
             exponent = float(arg.args[1].subs({sympy.Symbol(s, real=True): v for s, v in instance.coefficients.items()}))
             return self._log(arg.args[0], instance).scale(exponent)
         if not arg.atoms(Density, Expectation):
-            value = arg.subs({sympy.Symbol(s, real=True): v for s, v in instance.coefficients.items()})
-            return Quadratic.constant(instance.n, float(sympy.log(value)))
+            value = float(arg.subs({sympy.Symbol(s, real=True): v for s, v in instance.coefficients.items()}))
+            if not value > 0:
+                raise GaussianUnsupported(f"log({arg}): the argument is {value:.4g}, not positive, on this instance")
+            return Quadratic.constant(instance.n, float(np.log(value)))
         raise GaussianUnsupported(f"log({arg}): a log of an expectation has no linear-Gaussian closed form")

@@ -9,6 +9,9 @@ import sys
 # sub-command name -> (module that defines ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)
 SUBCOMMANDS = {
     "verify": ("elbocheck.verify_command", "check the library of ELBO derivations step by step"),
+    "check": ("elbocheck.check_command", "check a derivation written in LaTeX, step by step"),
+    "train": ("elbocheck.train_command", "train a model and log every term of its objective per epoch"),
+    "plot": ("elbocheck.plot_command", "draw every logged term of a training run against epochs (PNG)"),
 }
 
 

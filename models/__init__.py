@@ -1,1 +1,52 @@
-"""elbocheck."""
+"""Models of the VAE family and the label-conditioned models, each reporting every term of its objective.
+
+Each model is one module with the ELBO of its derivation in the docstring, built on :class:`VariationalModel`
+(:mod:`.base`). Calling a model on a :class:`Batch` returns an ordered mapping of batch-mean terms named as in its
+derivation (``model.term_names``); ``objective`` is what training maximises and ``elbo`` the true bound beside it.
+
+Data sets (:mod:`.datasets`): ``digits``, ``rotated_digits``, ``swiss_roll``, ``sprites``, ``dsprites`` (local
+``.npz``) and ``mnist`` (local idx files). Training (:mod:`.trainer`): :func:`train` / :func:`resume`, with
+checkpoints every epoch, CSV and JSONL logs, a NaN guard, and the same code path on CPU and CUDA.
+"""
+
+from .base import VariationalModel
+from .beta_tcvae import BetaTCVAE
+from .beta_vae import BetaVAE
+from .cdvae import CDVAE
+from .condvae import CondVAE
+from .condvae_info import CondVAEInfo
+from .csvae import CSVAE
+from .data_core import Batch, DataSet, DataSpec
+from .datasets import DATASETS, load_dataset
+from .diva import DIVA
+from .errors import NonFiniteTermError
+from .infovae import InfoVAE
+from .registry import MODELS, build_model
+from .trainer import TrainConfig, Trainer, TrainResult, resume, train
+from .vae import VAE
+
+__all__ = [
+    "Batch",
+    "BetaTCVAE",
+    "BetaVAE",
+    "CDVAE",
+    "CSVAE",
+    "CondVAE",
+    "CondVAEInfo",
+    "DATASETS",
+    "DIVA",
+    "DataSet",
+    "DataSpec",
+    "InfoVAE",
+    "MODELS",
+    "NonFiniteTermError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "VAE",
+    "VariationalModel",
+    "build_model",
+    "load_dataset",
+    "resume",
+    "train",
+]

@@ -1,0 +1,1189 @@
+r"""Derivations written in LaTeX: read a ``.tex`` or ``.md`` file into :class:`~.checker.Derivation` objects.
+
+The input is what people write (the seeds): a model header, then display math whose lines are joined by relations::
+
+    % elbocheck model cdvae: p_theta(z_l|c) p(z_u) p_theta(x|z_l,z_u) q_phi(z_l,z_u|x)
+    % assume (3)->(4): q(z_l,z_u|x) = q(z_l|x) q(z_u|x)
+    % step (6)->(7): \geq
+
+    $$\log p_{\theta}(\mathbf{x}|\mathbf{c}) = \iint q_{\phi}(\mathbf{z}_l, \mathbf{z}_u|\mathbf{x})
+      \log p_{\theta}(\mathbf{x}|\mathbf{c}) d\mathbf{z}_l d\mathbf{z}_u \quad (1)$$
+    $$= \iint ... \quad (2)$$
+
+HEADER (:mod:`.latex_header`). In ``.tex``: ``%`` comment lines, the first starting with ``elbocheck`` (``%%`` lines
+inside are remarks); in ``.md``: ``<!-- elbocheck ... -->`` or a fenced block ```` ```elbocheck ````. One line is
+enough for most models: ``elbocheck model NAME: FACTORS``, the generative (``p``) and inference (``q``) factors in
+compact notation (``p_theta(x|z)``; a subscript marks a factor parametric, which matters for "up to a constant").
+The variables that ``q`` factors generate are latent, the others observed; a variable that conditions a ``p`` factor
+but has none is an input (the class ``c``); the data distribution ``p_D`` covers the observed variables. Further
+clauses, after ``;`` or on the following lines: ``coefficients: beta >= 1, lambda > 0, alpha real, 0 <= g <= 1``,
+``vectors: z = 3`` (with ``prod_j p(z_j)``), ``aux: r(y|z), q_delta(y|z)``, ``data: p_D(x)``,
+``observed: x, y``, ``latent: z``, ``assume STEPS: q(z_l,z_u|x) = q(z_l|x) q(z_u|x)`` (without STEPS: every
+step), ``step STEPS: \geq`` (or ``=``, ``\leq``, ``=const``, ``none``), ``title: ...``. STEPS are ``(3)->(4)`` (the
+step from the line tagged (3) to the line tagged (4)), ``(4)`` (every step ending on line (4)), ``line 12`` (by file
+line), comma-separated, or ``all``. Several headers make several derivations, each with the math up to the next
+header; a comment ``elbocheck end`` stops reading math, ``elbocheck skip`` skips the next block; math before the
+first header is ignored.
+
+LINES. Display math (``$$...$$``, ``\[...\]``, ``equation``, ``align``, ``gather``, ``multline``, with ``aligned``
+inside; inline ``$...$`` is prose) is split into rows at ``\\`` and joined into logical lines
+(:mod:`.latex_document`): a row that starts with a relation starts a line; a row that starts with ``+``/``-`` in the
+same block, or follows a row ending in a relation or an operator (also across blocks), continues the line. A line is
+
+* ``REL e1 [REL e2 ...]`` (``&= ...``): the chain goes on: the last expression of the line before REL e1;
+* ``e0 REL e1 [...]`` (``\log p(x) \geq ...``): a statement; it starts a new chain;
+* ``NAME = e1 [...]``, NAME being ``\mathcal{L}``, ``\mathcal{J}``, ``J``, ``L``... with an optional subscript and
+  arguments (``\mathcal{L}_{\theta,\phi}(\mathbf{x})``, ``J_{\text{InfoVAE}}``): a definition. After a chain that
+  began with an expression it is related to the line before by ``=`` (change it in the header: ``step (6)->(7):
+  \geq``, or ``none``); after a chain that began with a definition, and with ``:=``/``\coloneqq``/``\equiv``,
+  it starts a new chain. A name defined before is checked against its earlier definition (``=``). A name at the end
+  of a line (``... = \mathcal{L}(x)``) names the expression before it. Defined names can be used later;
+* ``e0`` alone: the start of a chain; after another line it is an error ("missing relation") unless the header
+  gives the relation into it.
+
+RELATIONS: ``=`` (also ``:=``, ``\coloneqq``, ``\equiv``, ``\overset{(a)}{=}`` with any label), ``\geq``/``\ge``,
+``\leq``/``\le``, and EQUAL UP TO A CONSTANT (the difference does not depend on the parameters):
+``\overset{c}{=}``, ``\stackrel{c}{=}``, ``=_c``, or a term ``+ \text{const}`` (also ``\text{constant}``,
+``\mathrm{const}``), or a term ``\underbrace{- ...}_{\text{const}}`` (the braced term is claimed to be a constant
+and dropped). ``\approx``, ``\propto``, ``\sim``, ``<``, ``>`` cannot be checked (an error). Tags: ``\tag{4}`` or
+``\quad (4)`` at the end of a row or after ``\end{aligned}``; steps are labelled ``(3) -> (4)``, or by file line.
+
+NOTATION: densities ``p``, ``q``, ``p_D`` (``p_{\mathcal{D}}``, ``p_{\text{data}}``) and the auxiliary densities
+the header declares, with parameter subscripts and arguments ``(targets | given)`` (``|`` or ``\mid``); a density
+name is never a product (``p(x)`` is not ``p * x``), an undeclared one (``s(x)``, ``g(z)``) is an error. Variables
+by name: ``\mathbf{z}_l``, ``\boldsymbol{z}_{l}`` and ``z_l`` are ``z_l``; ``x^{(i)}`` is ``x``. ``\log``/``\ln``
+(of the juxtaposed product after it), ``\frac``, powers ``^{...}`` of densities with coefficient exponents,
+``\cdot``; ``\mathbb{E}_{q(z|x)}[...]`` (also ``\mathbb E``; brackets optional; the measure is a density, a product
+of densities, or ``\epsilon \sim p(\epsilon)``; nested expectations are a product measure); ``\int``/``\iint``
+against a density with differentials ``d\mathbf{z}``, ``\mathrm{d}z`` (an expectation;
+``\int q(z_u|x) \int q(z_l|x) f \, dz_l dz_u`` nests); ``D_{KL}(q || p)``, ``D_{\text{KL}}``, ``\mathrm{KL}``,
+``KL[q \| p]``, with ``||``, ``\|``, ``\parallel``; ``I(x; z)``, ``I_\phi(x;z)``, ``I_q`` (the inference joint) or
+``I_\theta``, ``I_p`` (the generative joint), ``I(x; z | y)``; ``H(q(z|x))``; ``TC(q(z))``; Greek coefficients
+declared in the header, and numbers. ``\left``/``\right``, ``\quad``, ``\,``, ``\displaystyle``, ``\nonumber`` and
+``\label`` are ignored; ``\sum``/``\prod`` over an index, ``\max``/``\min``, ``\nabla`` are errors.
+
+ERRORS are :class:`~.latex_document.LatexError`: ``FILE:LINE:COLUMN: error: ... expected ...``. A file that cannot
+be read (missing, not UTF-8, no header, a malformed header, no display math) is *fatal*; a problem in the math
+stops the reading there, and the steps before it are still checked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import sympy
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .checker import Checker, Derivation, DerivationResult, Step, StepResult
+from .expressions import DATA_SUBSCRIPTS, KL, Density, Entropy, Expectation, MutualInformation, TotalCorrelation
+from .latex_document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
+from .latex_grammar import GREEK_NAMES, UNICODE_GREEK, describe_expected, parser
+from .latex_header import Header, LineRef, Selector, parse_header
+from .model import Model, ModelError
+
+__all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed"]
+
+KNOWN_COMMANDS = set(GREEK_NAMES) | set(
+    "log ln frac dfrac tfrac mathbb mathcal mathscr mathfrak mathbf boldsymbol bm mathbfit vec mathit mathrm mathsf "
+    "textbf text textrm textit operatorname mathop E int iint iiint oint left right bigl bigr Bigl Bigr biggl biggr "
+    "Biggl Biggr big Big bigg Bigg middle quad qquad displaystyle textstyle limits nolimits nonumber notag hspace "
+    "vspace hskip hfill cdot times sim geq ge geqslant leq le leqslant overset stackrel coloneqq triangleq equiv "
+    "eqqcolon hat tilde bar widehat widetilde overline underbrace overbrace parallel Vert mid approx simeq propto "
+    "neq ne cong doteq gg ll geqq leqq gtrsim lesssim".split()
+)
+UNSUPPORTED_COMMANDS = {
+    "sum": "sums over an index are not supported; write the terms out",
+    "prod": "products over an index are not supported; write the factors out",
+    "max": "optimization objectives (\\max, \\min) cannot be checked; write the objective itself",
+    "min": "optimization objectives (\\max, \\min) cannot be checked; write the objective itself",
+    "arg": "optimization objectives (\\arg\\max) cannot be checked; write the objective itself",
+    "argmax": "optimization objectives cannot be checked; write the objective itself",
+    "argmin": "optimization objectives cannot be checked; write the objective itself",
+    "nabla": "gradients cannot be checked; write the objective itself",
+    "partial": "derivatives cannot be checked; write the objective itself",
+    "lim": "limits cannot be checked",
+    "infty": "infinity is not a value of a derivation line",
+}
+_DIFFERENTIAL_D = re.compile(r"^(\\(mathrm|text|operatorname)\s*\{\s*d\s*\}|d)")
+CONSTANT_WORDS = {"c", "const", "constant", "cst", "+", "+c", "+const", "+constant", "const.", "c.", "cte"}
+DEFINITION_WORDS = {"def", "delta", "triangle", "Delta", "defn", "definition"}
+FUNCTION_LETTERS = {"E", "I", "H"}
+
+
+# ------------------------------------------------------------------------------------------------ small helpers
+
+
+def _unicode_to_names(text: str) -> str:
+    for ch, name in UNICODE_GREEK.items():
+        text = text.replace(ch, "\\" + name + " ")
+    return text
+
+
+def _strip_fonts(text: str) -> str:
+    previous = None
+    while previous != text:
+        previous = text
+        text = re.sub(r"\\(text|textrm|textit|mathrm|mathcal|mathbf|boldsymbol|bm|operatorname|mathit|mathsf|"
+                      r"mathscr|mathfrak|mathbb|textbf)\s*\{([^{}]*)\}", r"\2", text)
+    return text
+
+
+def subscript_parts(token_text: str) -> list[str]:
+    """``_{\\theta, \\gamma}`` -> ``["theta", "gamma"]``; ``_{\\phi_x}`` -> ``["phi_x"]``; ``_{\\text{KL}}`` ->
+    ``["KL"]``; ``_{\\mathcal{D}}`` -> ``["D"]``."""
+    text = token_text.strip()
+    if text.startswith(("_", "^")):
+        text = text[1:].strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    text = _strip_fonts(_unicode_to_names(text))
+    text = re.sub(r"\\([a-zA-Z]+)", r"\1", text)
+    text = text.replace("{", "").replace("}", "").replace("\\", "")
+    return [re.sub(r"\s+", "", p) for p in text.split(",") if re.sub(r"\s+", "", p)]
+
+
+def variable_name(text: str) -> str:
+    """``\\mathbf{z}_l``, ``\\mathbf{z}_{l}``, ``\\mathbf{z_l}``, ``z_{l}`` -> ``z_l``; ``\\epsilon`` -> ``epsilon``."""
+    text = _strip_fonts(_unicode_to_names(text.strip()))
+    text = re.sub(r"\\(vec)\s*\{([^{}]*)\}", r"\2", text)
+    text = re.sub(r"\\([a-zA-Z]+)", r"\1", text)
+    text = re.sub(r"[{}\s]", "", text)
+    return text
+
+
+def _is_const_label(text: str) -> bool:
+    parts = subscript_parts(text)
+    return len(parts) == 1 and parts[0].lower().rstrip(".") in {w.rstrip(".") for w in CONSTANT_WORDS}
+
+
+def _density_like(expr) -> bool:
+    """A density, a power of one, or an unevaluated product of them (what a log or a ratio is built from)."""
+    if isinstance(expr, Density):
+        return True
+    if isinstance(expr, sympy.Pow):
+        return _density_like(expr.args[0])
+    if isinstance(expr, sympy.Mul):
+        return any(_density_like(a) for a in expr.args)
+    return False
+
+
+def _is_random(expr) -> bool:
+    return bool(sympy.sympify(expr).atoms(Density, KL, MutualInformation, TotalCorrelation, Entropy, Expectation))
+
+
+def _factors_of(expr) -> list:
+    if isinstance(expr, sympy.Mul) and _density_like(expr):
+        return list(expr.args)
+    return [expr]
+
+
+def _inverse(expr):
+    if isinstance(expr, sympy.Pow) and _density_like(expr.args[0]):
+        return sympy.Pow(expr.args[0], -expr.args[1], evaluate=False)
+    return sympy.Pow(expr, -1, evaluate=False)
+
+
+@dataclass
+class Built:
+    """An expression of a line: its SymPy form, whether a ``+ const`` term was dropped, where it starts."""
+
+    expr: sympy.Expr
+    has_const: bool
+    index: int  # character index in the line text
+
+
+@dataclass
+class ReadLine:
+    leading: tuple[str, int] | None  # (relation, index)
+    trees: list  # expression trees
+    relations: list[tuple[str, int]]  # between consecutive trees
+
+
+# ------------------------------------------------------------------------------------------------ the reader
+
+
+class LineReader:
+    """Parses one logical line and turns its trees into engine objects, checking every name against the model."""
+
+    def __init__(self, source: Source, line: LogicalLine, model: Model, definitions: dict[str, sympy.Expr]):
+        self.source = source
+        self.line = line
+        self.model = model
+        self.definitions = definitions
+        self.aux_families = {re.match(r"[A-Za-z]+", spec).group(0) for spec in model.auxiliary}
+
+    # -------------------------------------------------------------------------------------------- errors
+    def error(self, message: str, index: int) -> LatexError:
+        return self.source.error(message, self.line.offset(index))
+
+    @staticmethod
+    def position(node) -> int:
+        if isinstance(node, Token):
+            return node.start_pos or 0
+        meta = getattr(node, "meta", None)
+        if meta is not None and not getattr(meta, "empty", True):
+            return meta.start_pos
+        for child in node.children:
+            return LineReader.position(child)
+        return 0
+
+    # -------------------------------------------------------------------------------------------- parsing
+    def read(self) -> ReadLine:
+        text = self.line.text.text
+        self._precheck(text)
+        try:
+            tree = parser().parse(text)
+        except UnexpectedInput as error:
+            raise self._syntax_error(error, text) from None
+        line = tree.children[0]
+        leading = None
+        trees, relations = [], []
+        pending_relation = None
+        for child in line.children:
+            if isinstance(child, Tree) and child.data == "rel":
+                relation = self.relation(child.children[0])
+                if not trees:
+                    leading = relation
+                else:
+                    pending_relation = relation
+            else:
+                if trees:
+                    relations.append(pending_relation)
+                trees.append(child)
+        return ReadLine(leading, trees, relations)
+
+    def _precheck(self, text: str) -> None:
+        for m in re.finditer(r"\\([a-zA-Z]+)", text):
+            name = m.group(1)
+            if name in UNSUPPORTED_COMMANDS:
+                raise self.error(f"'\\{name}': {UNSUPPORTED_COMMANDS[name]}; expected an expression built from "
+                                 "densities, \\log, \\mathbb{E}, D_{KL}, I(..;..) and coefficients", m.start())
+            if name not in KNOWN_COMMANDS:
+                raise self.error(f"unknown command '\\{name}'; expected a supported command such as \\log, \\frac, "
+                                 "\\mathbb{E}, \\int, D_{\\text{KL}}, \\mathbf{...}, \\geq or a Greek letter",
+                                 m.start())
+        stack: list[tuple[str, int]] = []
+        pairs = {")": "(", "]": "["}
+        for i, c in enumerate(text):
+            if c in "([":
+                stack.append((c, i))
+            elif c in ")]":
+                if i > 0 and text[i - 1] == "\\":
+                    continue
+                if not stack:
+                    raise self.error(f"unbalanced parentheses: this '{c}' closes nothing; expected an expression or "
+                                     "a relation here", i)
+                opener, where = stack.pop()
+                if opener != pairs[c]:
+                    # a half-open interval is not part of the notation; report the mismatch
+                    raise self.error(f"unbalanced parentheses: '{c}' closes the '{opener}' at column "
+                                     f"{self.source.position(self.line.offset(where))[1]}; expected "
+                                     f"'{')' if opener == '(' else ']'}'", i)
+        if stack:
+            opener, where = stack[-1]
+            raise self.error(f"unbalanced parentheses: this '{opener}' is never closed; expected "
+                             f"'{')' if opener == '(' else ']'}' before the end of the line", where)
+
+    def _syntax_error(self, error: UnexpectedInput, text: str) -> LatexError:
+        if isinstance(error, UnexpectedToken):
+            token = error.token
+            expected = describe_expected(error.accepts or error.expected)
+            if token.type == "$END":
+                return self.error(f"the line ends too early; expected {expected}", len(text.rstrip()))
+            shown = str(token).strip()
+            if token.type in ("EQ", "GEQ", "LEQ", "OVERSET_REL", "EQ_SUB", "DEFEQ", "BADREL"):
+                return self.error(f"unexpected relation '{shown}'; expected {expected}", token.start_pos)
+            return self.error(f"unexpected '{shown}'; expected {expected}", token.start_pos)
+        if isinstance(error, UnexpectedCharacters):
+            expected = describe_expected(error.allowed or ())
+            char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+            return self.error(f"unexpected character '{char}'; expected {expected}", error.pos_in_stream)
+        if isinstance(error, UnexpectedEOF):
+            return self.error(f"the line ends too early; expected {describe_expected(error.expected)}",
+                              len(text.rstrip()))
+        return self.error(f"cannot read this line: {error}", 0)  # pragma: no cover
+
+    # -------------------------------------------------------------------------------------------- relations
+    def relation(self, token: Token) -> tuple[str, int]:
+        text = str(token)
+        where = token.start_pos
+        kind = token.type
+        if kind == "EQ":
+            return "=", where
+        if kind == "DEFEQ":
+            return ":=", where
+        if kind == "GEQ":
+            return ">=", where
+        if kind == "LEQ":
+            return "<=", where
+        if kind == "EQ_SUB":
+            if _is_const_label(text[text.index("=") + 1:]):
+                return "=const", where
+            raise self.error(f"unknown relation '{text}'; expected =, \\geq, \\leq or '=_c' (equal up to a constant)",
+                             where)
+        if kind == "OVERSET_REL":
+            m = re.match(r"\\(overset|stackrel)\s*", text)
+            body = text[m.end():]
+            depth, end = 0, 0
+            for i, c in enumerate(body):
+                if c == "{":
+                    depth += 1
+                elif c == "}":
+                    depth -= 1
+                    if depth == 0:
+                        end = i
+                        break
+            top, below = body[1:end], body[end + 1:].strip()[1:-1].strip()
+            base = {"=": "="}.get(below) or (">=" if below.startswith("\\ge") else "<=" if below.startswith("\\le")
+                                            else "=")
+            words = subscript_parts("{" + top + "}")
+            word = words[0] if len(words) == 1 else ""
+            if word.lower() in CONSTANT_WORDS:
+                if base != "=":
+                    raise self.error(f"'{text}': equal up to a constant needs '='; expected \\overset{{c}}{{=}}", where)
+                return "=const", where
+            if word in DEFINITION_WORDS and base == "=":
+                return ":=", where
+            return base, where  # an annotation such as \overset{(a)}{=} or \overset{\text{def}}{=}
+        raise self.error(f"the relation '{text}' cannot be checked; expected =, \\geq, \\leq or \\overset{{c}}{{=}} "
+                         "(equal up to a constant)", where)
+
+    # -------------------------------------------------------------------------------------------- expressions
+    def name_of(self, tree) -> str | None:
+        """The key of a bare name (``\\mathcal{L}_{\\theta,\\phi}(x)`` -> ``L_theta_phi``), or None."""
+        if not isinstance(tree, Tree) or tree.data not in ("upper_app", "name_app"):
+            return None
+        head = tree.children[0]
+        if tree.data == "upper_app":
+            letter = str(head)
+            subs = [c for c in tree.children[1:] if isinstance(c, Token) and c.type == "SUB"]
+            parts = subscript_parts(str(subs[0])) if subs else []
+            if letter in FUNCTION_LETTERS or (letter == "D" and parts in (["KL"], ["kl"])):
+                return None
+        else:
+            text = str(head)
+            accent = re.match(r"\\(hat|tilde|bar|widehat|widetilde|overline)", text)
+            letter = (accent.group(1) if accent else "") + re.findall(r"[A-Z]", text)[-1]
+            if letter in ("I", "H"):
+                return None
+            subs = [c for c in tree.children[1:] if isinstance(c, Token) and c.type == "SUB"]
+            parts = subscript_parts(str(subs[0])) if subs else []
+        return "_".join([letter] + parts)
+
+    def expression(self, tree) -> Built:
+        """A whole expression of the line: top-level ``+ const`` terms are dropped and flagged."""
+        index = self.position(tree)
+        terms = self.summands(tree, 1)
+        has_const = False
+        total = sympy.Integer(0)
+        built_any = False
+        for sign, term in terms:
+            if self.is_const(term):
+                has_const = True
+                continue
+            value = self.build(term)
+            total = total + (value if sign > 0 else -value)
+            built_any = True
+        if not built_any:
+            raise self.error("the expression is only a constant; expected terms besides '\\text{const}'", index)
+        return Built(total, has_const, index)
+
+    def summands(self, tree, sign: int) -> list[tuple[int, object]]:
+        if isinstance(tree, Tree):
+            if tree.data == "add":
+                if len(tree.children) == 2:  # sum followed by a signed \underbrace
+                    return self.summands(tree.children[0], sign) + self.summands(tree.children[1], sign)
+                return self.summands(tree.children[0], sign) + self.summands(tree.children[2], sign)
+            if tree.data == "signed_brace":
+                if self.is_const(tree):
+                    return [(sign, tree)]
+                inner_sign = -1 if str(tree.children[0]).rstrip().endswith("-") else 1
+                inner = self.summands(tree.children[1], sign)
+                return [(inner[0][0] * inner_sign, inner[0][1])] + inner[1:]
+            if tree.data == "sub":
+                return self.summands(tree.children[0], sign) + self.summands(tree.children[2], -sign)
+            if tree.data == "neg":
+                return self.summands(tree.children[1], -sign)
+            if tree.data == "pos":
+                return self.summands(tree.children[1], sign)
+        return [(sign, tree)]
+
+    @staticmethod
+    def is_const(tree) -> bool:
+        if isinstance(tree, Tree) and tree.data == "const_term":
+            return True
+        if isinstance(tree, Tree) and tree.data in ("underbrace", "signed_brace"):
+            labels = [c for c in tree.children if isinstance(c, Token) and c.type == "UNDER_LABEL"]
+            return bool(labels) and _is_const_label(str(labels[0])[1:])
+        return False
+
+    def build(self, node):
+        if isinstance(node, Token):
+            raise self.error(f"unexpected '{node}'", node.start_pos)  # pragma: no cover - the grammar prevents it
+        method = getattr(self, "_" + node.data, None)
+        if method is None:  # pragma: no cover - every rule has a method
+            raise self.error(f"unsupported construct '{node.data}'", self.position(node))
+        return method(node)
+
+    @staticmethod
+    def trees(node) -> list:
+        return [c for c in node.children if isinstance(c, Tree)]
+
+    # arithmetic ---------------------------------------------------------------------------------
+    def _add(self, node):
+        return self._arith(node)
+
+    _sub = _neg = _pos = _add
+
+    def _arith(self, node):
+        total = sympy.Integer(0)
+        for sign, term in self.summands(node, 1):
+            if self.is_const(term):
+                raise self.error("'\\text{const}' must be a term of the whole side (... + \\text{const}); expected "
+                                 "it outside brackets", self.position(term))
+            value = self.build(term)
+            total = total + (value if sign > 0 else -value)
+        return total
+
+    def _mul(self, node):
+        factors = []
+        current = node
+        while isinstance(current, Tree) and current.data == "mul":
+            parts = self.trees(current)
+            factors.append(parts[0])
+            current = parts[1]
+        factors.append(current)
+        values = [self.build(f) for f in factors]
+        if any(_density_like(v) for v in values):
+            flat = []
+            for v in values:
+                flat.extend(_factors_of(v))
+            return sympy.Mul(*flat, evaluate=False)
+        return sympy.Mul(*values)
+
+    def _pow(self, node):
+        base_tree, exponent_tree = self.trees(node)
+        base = self.build(base_tree)
+        exponent = self.build(exponent_tree)
+        return self._power(base, exponent, exponent_tree)
+
+    def _pow_simple(self, node):
+        base_tree = self.trees(node)[0]
+        token = [c for c in node.children if isinstance(c, Token) and c.type == "SUPSIMPLE"][0]
+        text = str(token)[1:].strip()
+        if re.fullmatch(r"\d", text):
+            exponent = sympy.Integer(int(text))
+        else:
+            name = variable_name(text)
+            if name not in self.model.coefficient_symbols:
+                raise self.error(f"undeclared coefficient '{text}' in the exponent; expected a number or a coefficient "
+                                 f"declared in the header (coefficients: {name} real)", token.start_pos)
+            exponent = self.model.coefficient_symbols[name]
+        return self._power(self.build(base_tree), exponent, token)
+
+    def _power(self, base, exponent, where):
+        if _is_random(exponent):
+            raise self.error("the exponent must be a number or a coefficient; expected no densities in it",
+                             self.position(where))
+        if _density_like(base):
+            return sympy.Pow(base, exponent, evaluate=False)
+        if _is_random(base):
+            raise self.error("only densities and coefficients can be raised to a power; expected a density before '^'",
+                             self.position(where))
+        return base ** exponent
+
+    def _number(self, node):
+        return sympy.Rational(str(node.children[0]))
+
+    def _coefficient(self, node):
+        token = node.children[0]
+        name = variable_name(str(token))
+        subs = [c for c in node.children[1:] if isinstance(c, Token)]
+        if subs:
+            name = "_".join([name] + subscript_parts(str(subs[0])))
+        if name not in self.model.coefficient_symbols:
+            if name == "pi":
+                return sympy.pi
+            declared = ", ".join(self.model.coefficient_symbols) or "none"
+            raise self.error(f"undeclared coefficient '{str(token)}{str(subs[0]) if subs else ''}'; expected a "
+                             f"coefficient declared in the header (declared: {declared}), e.g. "
+                             f"'coefficients: {name} >= 0'", token.start_pos)
+        return self.model.coefficient_symbols[name]
+
+    def _group(self, node):
+        return self.build(self.trees(node)[0])
+
+    def _frac(self, node):
+        numerator_tree, denominator_tree = self.trees(node)
+        numerator, denominator = self.build(numerator_tree), self.build(denominator_tree)
+        if _density_like(numerator) or _density_like(denominator):
+            factors = [f for f in _factors_of(numerator) if f != 1] + [_inverse(f) for f in _factors_of(denominator)]
+            return factors[0] if len(factors) == 1 else sympy.Mul(*factors, evaluate=False)
+        return numerator / denominator
+
+    def _signed_brace(self, node):
+        if self.is_const(node):
+            raise self.error("an \\underbrace{...}_{\\text{const}} must be a term of the whole side; expected it "
+                             "outside brackets", self.position(node))
+        return self._arith(node)
+
+    def _underbrace(self, node):
+        if self.is_const(node):
+            raise self.error("an \\underbrace{...}_{\\text{const}} must be a term of the whole side; expected it "
+                             "outside brackets", self.position(node))
+        return self.build(self.trees(node)[0])
+
+    def _const_term(self, node):
+        raise self.error("'\\text{const}' must be a term of the whole side (... + \\text{const}); expected it outside "
+                         "brackets", self.position(node))
+
+    def _unknown_command(self, node):
+        token = node.children[0]
+        name = str(token)[1:]
+        if name in ("text", "textrm", "textit", "mbox"):
+            raise self.error(f"text inside the math ('\\{name}{{...}}') cannot be checked; expected an expression "
+                             "(move remarks out of the math block)", token.start_pos)
+        raise self.error(f"unexpected command '{token}'; expected an expression (a density, \\log, \\mathbb{{E}}, "
+                         "\\frac, D_{KL}(..||..), a number or a declared coefficient)", token.start_pos)
+
+    # logs and expectations ------------------------------------------------------------------------
+    def _log_app(self, node):
+        argument_tree = self.trees(node)[0]
+        argument = self.build(argument_tree)
+        self._check_log_argument(argument, self.position(argument_tree))
+        return sympy.log(argument, evaluate=False)
+
+    def _check_log_argument(self, expr, where: int) -> None:
+        def ok(e) -> bool:
+            if isinstance(e, (Density, Expectation)):
+                return True
+            if isinstance(e, sympy.Pow):
+                return ok(e.args[0]) and not _is_random(e.args[1])
+            if isinstance(e, sympy.Mul):
+                return all(ok(a) for a in e.args)
+            if not _is_random(e) and not (e.is_number and e.is_positive):
+                raise self.error(f"'{e}' inside \\log: a factor without densities must be a positive number; "
+                                 "expected densities (write coefficients outside the \\log)", where)
+            return not _is_random(e)
+
+        if not ok(expr):
+            raise self.error("\\log takes a density, a product or ratio of densities, or an expectation; expected "
+                             "brackets around anything else, or a relation between two expressions", where)
+
+    def _measure(self, node) -> list[Density]:
+        out = []
+        for item in node.children:
+            if isinstance(item, Tree) and item.data == "density":
+                out.append(self._density(item))
+            elif isinstance(item, Tree) and item.data == "sampled":
+                variable_tree, _, density_tree = item.children
+                d = self._density(density_tree)
+                name = self._variable(variable_tree)
+                if name not in {str(t) for t in d.targets}:
+                    raise self.error(f"'{name} \\sim {d}': the sampled variable must be a target of the density",
+                                     self.position(item))
+                out.append(d)
+        if not out:
+            raise self.error("expected a density as the measure of the expectation, e.g. \\mathbb{E}_{q(z|x)}",
+                             self.position(node))
+        bound: set[str] = set()
+        for d in out:
+            targets = self.model._atoms_of(d.targets, d)
+            if targets & bound:
+                raise self.error(f"the measure integrates {', '.join(sorted(targets & bound))} twice; expected each "
+                                 "variable in one density of the measure", self.position(node))
+            bound |= targets
+        return out
+
+    @staticmethod
+    def _measure_expr(densities: list[Density]):
+        return densities[0] if len(densities) == 1 else sympy.Mul(*densities, evaluate=False)
+
+    def _expect_app(self, node):
+        measure_tree, body_tree = self.trees(node)
+        return Expectation(self._measure_expr(self._measure(measure_tree)), self.build(body_tree))
+
+    def _bare_expect_app(self, node):
+        letter = node.children[0]
+        if str(letter) != "E":
+            raise self.error(f"'{letter}_{{...}}' is not an expectation; expected \\mathbb{{E}}_{{density}}[...]",
+                             letter.start_pos)
+        return self._expect_app(node)
+
+    def _integral(self, node):
+        layers: list[list] = []
+        differentials: list[Token] = []
+        current = node
+        body_trees: list = []
+        while True:
+            differentials.extend(c for c in current.children if isinstance(c, Token) and c.type == "DIFF")
+            product = self.trees(current)[0]
+            factors = []
+            while isinstance(product, Tree) and product.data == "mul":
+                parts = self.trees(product)
+                factors.append(parts[0])
+                product = parts[1]
+            factors.append(product)
+            leading = []
+            while factors and isinstance(factors[0], Tree) and factors[0].data == "density":
+                leading.append(factors.pop(0))
+            layers.append(leading)
+            if len(factors) == 1 and isinstance(factors[0], Tree) and factors[0].data == "integral" and leading:
+                current = factors[0]
+                continue
+            body_trees = factors
+            break
+        where = self.position(node)
+        if not differentials:
+            raise self.error("the integral has no differential; expected 'd\\mathbf{z}' (one per integrated variable) "
+                             "at the end of the integrand", where)
+        integrated: set[str] = set()
+        for token in differentials:
+            name = variable_name(_DIFFERENTIAL_D.sub("", str(token)))
+            self._check_variable(name, token.start_pos)
+            integrated |= set(self.model._atoms_of([name], name))
+        measures: list[list[Density]] = []
+        for depth, leading in enumerate(layers):
+            densities = [self._density(t) for t in leading]
+            innermost = depth == len(layers) - 1
+            measure = []
+            for k, d in enumerate(densities):
+                if self.model._atoms_of(d.targets, d) <= integrated:
+                    measure.append(d)
+                else:
+                    if not innermost:
+                        raise self.error(f"{d} in front of a nested integral does not integrate a variable with a "
+                                         "differential; expected a density of the integrated variables",
+                                         self.position(leading[k]))
+                    body_trees = leading[k:] + body_trees
+                    break
+            measures.append(measure)
+        covered: set[str] = set()
+        for measure in measures:
+            for d in measure:
+                covered |= set(self.model._atoms_of(d.targets, d))
+        if not any(measures):
+            raise self.error("the integral is not against a density of the integrated variables; expected "
+                             "\\int q(z|x) f(z) dz", where)
+        if covered != integrated:
+            missing = sorted(integrated - covered)
+            extra = sorted(covered - integrated)
+            if missing:
+                raise self.error(f"the differential d{missing[0]} has no density of {missing[0]} in front of the "
+                                 f"integrand; expected one, e.g. \\int q({missing[0]}|x) ... d{missing[0]}", where)
+            raise self.error(f"the density in front of the integrand integrates {extra[0]}, which has no differential; "
+                             f"expected d{extra[0]} at the end", where)
+        if not body_trees:
+            raise self.error("the integral has no integrand after its density; expected e.g. "
+                             "\\int q(z|x) \\log p(x|z) dz", where)
+        body_values = [self.build(t) for t in body_trees]
+        if any(_density_like(v) for v in body_values) and len(body_values) > 1:
+            flat = []
+            for v in body_values:
+                flat.extend(_factors_of(v))
+            body = sympy.Mul(*flat, evaluate=False)
+        else:
+            body = sympy.Mul(*body_values) if len(body_values) > 1 else body_values[0]
+        for measure in reversed(measures):
+            if measure:
+                body = Expectation(self._measure_expr(measure), body)
+        return body
+
+    # densities and functions ----------------------------------------------------------------------
+    def _args(self, node) -> tuple[list, list[str]]:
+        """Items and separator kinds ('comma', 'bar', 'par', 'semi') of an argument list."""
+        arglist = self.trees(node)[0]
+        items, separators = [], []
+        for child in arglist.children:
+            if isinstance(child, Token):
+                text = re.sub(r"\s+", "", str(child))
+                if text == ",":
+                    separators.append("comma")
+                elif text in ("|", "\\mid"):
+                    separators.append("bar")
+                elif text in (";", ":"):
+                    separators.append("semi")
+                else:
+                    separators.append("par")
+            else:
+                items.append(child)
+        return items, separators
+
+    def _variable(self, tree) -> str:
+        # a sample index x^{(i)} names the same variable
+        text = "".join(str(c) for c in tree.children if not (isinstance(c, Token) and c.type == "SAMPLE_INDEX"))
+        name = variable_name(text)
+        self._check_variable(name, self.position(tree))
+        return name
+
+    def _check_variable(self, name: str, where: int) -> None:
+        if name not in self.model.components and name not in self.model.atom_to_group:
+            declared = ", ".join(self.model.components)
+            raise self.error(f"undeclared variable '{name}'; expected one of the model's variables ({declared}); "
+                             "declare it in the header", where)
+
+    def _density(self, node) -> Density:
+        letter = node.children[0]
+        subs = [c for c in node.children[1:] if isinstance(c, Token) and c.type == "SUB"]
+        parts = subscript_parts(str(subs[0])) if subs else []
+        family = str(letter)
+        args_tree = self.trees(node)[-1]
+        shown = f"{family}{str(subs[0]).strip() if subs else ''}(...)"
+        if family == "p" and len(parts) == 1 and parts[0] in DATA_SUBSCRIPTS + ("data", "mathcal{D}", "D"):
+            family, parts = "p_D", []
+        if family not in ("p", "q", "p_D") and family not in self.aux_families:
+            declared = ", ".join(["p", "q", "p_D"] + sorted(self.aux_families))
+            hint = (f"declare it in the header, e.g. 'aux: {family}(y|z)'" if family == "r" else
+                    f"declare auxiliary densities in the header with 'aux: {family}(...)'")
+            raise self.error(f"undeclared density '{shown}'; expected a density of the model ({declared}); {hint}",
+                             letter.start_pos)
+        items, separators = self._args(args_tree)
+        targets, given = [], []
+        side = targets
+        for k, item in enumerate(items):
+            if k > 0:
+                separator = separators[k - 1]
+                if separator == "bar":
+                    if side is given:
+                        raise self.error(f"{shown}: a second '|'; expected ',' between conditioning variables",
+                                         self.position(item))
+                    side = given
+                elif separator != "comma":
+                    raise self.error(f"{shown}: unexpected separator in a density's arguments; expected ',' or '|'",
+                                     self.position(item))
+            if item.data != "variable":
+                raise self.error(f"{shown}: the arguments of a density are variables; expected a variable such as "
+                                 "\\mathbf{z}, not a density", self.position(item))
+            side.append(self._variable(item))
+        if not targets:
+            raise self.error(f"{shown}: no variable before '|'; expected e.g. {family}(z|x)", letter.start_pos)
+        d = Density(family, targets, given, parts)
+        try:
+            self.model.resolve(d)
+        except ModelError as error:
+            raise self.error(f"{error}; expected a density the model defines", letter.start_pos) from None
+        return d
+
+    def _two_densities(self, node, what: str):
+        args = [c for c in node.children if isinstance(c, Tree) and c.data == "args"]
+        if not args:
+            raise self.error(f"{what} needs arguments; expected {what}(q(...) || p(...))", self.position(node))
+        items, separators = self._args(args[0])
+        if len(items) != 2 or separators[0] not in ("par", "comma") or any(i.data != "density" for i in items):
+            raise self.error(f"expected {what}(q(...) || p(...)): two densities separated by '||'",
+                             self.position(args[0]))
+        first, second = (self._density(i) for i in items)
+        try:
+            kl = KL(first, second)
+            self.model.validate(kl)
+        except (ModelError, ValueError) as error:
+            raise self.error(f"{error}; expected two densities over the same variables", self.position(node)) from None
+        return kl
+
+    def _kl_app(self, node):
+        return self._two_densities(node, "KL")
+
+    def _tc_app(self, node):
+        items, _ = self._args(self.trees(node)[0])
+        if len(items) != 1 or items[0].data != "density":
+            raise self.error("expected TC(q(z)) with one density", self.position(node))
+        tc = TotalCorrelation(self._density(items[0]))
+        try:
+            self.model.validate(tc)
+        except ModelError as error:
+            raise self.error(str(error), self.position(node)) from None
+        return tc
+
+    def _upper_app(self, node):
+        letter = str(node.children[0])
+        subs = [c for c in node.children[1:] if isinstance(c, Token) and c.type == "SUB"]
+        parts = subscript_parts(str(subs[0])) if subs else []
+        if letter == "D" and parts in (["KL"], ["kl"]):
+            return self._two_densities(node, "D_{KL}")
+        if letter == "I":
+            return self._mutual_information(node, parts)
+        if letter == "H":
+            return self._entropy(node)
+        if letter == "E":
+            raise self.error("an expectation needs its measure; expected \\mathbb{E}_{q(z|x)}[...]",
+                             self.position(node))
+        if letter == "D" and parts:
+            raise self.error(f"unknown divergence 'D_{{{','.join(parts)}}}'; expected D_{{KL}}", self.position(node))
+        return self._name_reference(node)
+
+    def _name_app(self, node):
+        head = re.sub(r"[\\{}\s]|mathcal|mathscr|mathfrak", "", str(node.children[0]))  # "I", "H", "hatJ", ...
+        if head == "I":
+            subs = [c for c in node.children[1:] if isinstance(c, Token) and c.type == "SUB"]
+            return self._mutual_information(node, subscript_parts(str(subs[0])) if subs else [])
+        if head == "H":
+            return self._entropy(node)
+        return self._name_reference(node)
+
+    def _name_reference(self, node):
+        key = self.name_of(node)
+        if key in self.definitions:
+            return self.definitions[key]
+        defined = ", ".join(sorted(self.definitions)) or "none yet"
+        raise self.error(f"undefined name '{key}'; expected a name defined by an earlier line 'NAME = ...' "
+                         f"(defined: {defined}), or a density, \\log, \\mathbb{{E}}, D_{{KL}}", self.position(node))
+
+    def _mutual_information(self, node, parts: list[str]):
+        args = [c for c in node.children if isinstance(c, Tree) and c.data == "args"]
+        if not args:
+            raise self.error("mutual information needs arguments; expected I(x; z)", self.position(node))
+        sub = "_".join(parts)
+        if sub in ("", "q", "phi", "q_phi") or sub.startswith("phi"):
+            family = "q"
+        elif sub in ("p", "theta", "p_theta") or sub.startswith("theta"):
+            family = "p"
+        else:
+            raise self.error(f"mutual information under '{sub}'; expected I_q (or I_\\phi, the inference joint) or "
+                             "I_p (I_\\theta, the generative joint)", self.position(node))
+        items, separators = self._args(args[0])
+        groups: list[list[str]] = [[]]
+        kinds: list[str] = []
+        for k, item in enumerate(items):
+            if k > 0 and separators[k - 1] != "comma":
+                kinds.append(separators[k - 1])
+                groups.append([])
+            if item.data != "variable":
+                raise self.error("the arguments of a mutual information are variables; expected I(x; z)",
+                                 self.position(item))
+            groups[-1].append(self._variable(item))
+        if kinds == [] and len(groups[0]) == 2:
+            groups, kinds = [[groups[0][0]], [groups[0][1]]], ["semi"]
+        if kinds not in (["semi"], ["semi", "bar"]):
+            raise self.error("expected I(x; z) or I(x; z | y): two sets of variables separated by ';'",
+                             self.position(args[0]))
+        mi = MutualInformation(groups[0], groups[1], groups[2] if len(groups) > 2 else (), family)
+        try:
+            self.model.validate(mi)
+        except ModelError as error:
+            raise self.error(str(error), self.position(node)) from None
+        return mi
+
+    def _entropy(self, node):
+        args = [c for c in node.children if isinstance(c, Tree) and c.data == "args"]
+        items = self._args(args[0])[0] if args else []
+        if len(items) != 1 or items[0].data != "density":
+            raise self.error("expected the entropy of a density, H(q(z|x))", self.position(node))
+        return Entropy(self._density(items[0]))
+
+
+# ------------------------------------------------------------------------------------------------ assembly
+
+
+@dataclass
+class ParsedFile:
+    """What a file holds: derivations (the steps read before any error) and the first error, if any."""
+
+    path: str
+    derivations: list[Derivation]
+    error: LatexError | None = None
+    headers: list[Header] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return sum(len(d.steps) for d in self.derivations)
+
+
+@dataclass
+class _Chain:
+    exit: Built | None = None
+    origin: str | None = None  # "expression" or "definition"
+    line: LogicalLine | None = None
+
+
+class SectionReader:
+    """Turns a section's logical lines into the steps of one derivation."""
+
+    def __init__(self, source: Source, section: Section, header: Header, model: Model):
+        self.source = source
+        self.section = section
+        self.header = header
+        self.model = model
+        self.definitions: dict[str, sympy.Expr] = {}
+        self.defined_at: dict[str, str] = {}  # name -> how reports refer to the line that defined it
+        self.steps: list[Step] = []
+        self.lines: list[LogicalLine] = []
+
+    def line_number(self, line: LogicalLine, index: int | None = None) -> int:
+        offset = line.start if index is None else line.offset(index)
+        return self.source.position(offset)[0]
+
+    def last_line_number(self, line: LogicalLine) -> int:
+        return self.source.position(line.text.offsets[-1] if line.text.offsets else line.start)[0]
+
+    def ref(self, line: LogicalLine) -> str:
+        """How a report names a line: its tag, its file line, or file line:column when it shares that line."""
+        if line.tag:
+            return f"({line.tag})"
+        number, column = self.source.position(line.start)
+        shared = sum(1 for other in self.section.lines if self.line_number(other) == number)
+        return f"line {number}" if shared <= 1 else f"line {number}:{column}"
+
+    def matches(self, ref: LineRef, line: LogicalLine | None) -> bool:
+        if line is None:
+            return False
+        if ref.kind == "all":
+            return True
+        if ref.kind == "tag":
+            return line.tag == ref.value
+        return self.line_number(line) <= int(ref.value) <= self.last_line_number(line)
+
+    def selected(self, selectors: list[Selector], previous: LogicalLine | None, line: LogicalLine, link: bool) -> bool:
+        hit = False
+        for s in selectors:
+            if s.last.kind == "all":
+                s.used = hit = True
+            elif s.first is None:
+                if self.matches(s.last, line):
+                    s.used = hit = True
+            elif link and self.matches(s.first, previous) and self.matches(s.last, line):
+                s.used = hit = True
+        return hit
+
+    def assumptions_for(self, previous, line, link: bool):
+        out = []
+        for selectors, factorization, _ in self.header.assumptions:
+            if selectors is None or self.selected(selectors, previous, line, link):
+                out.append(factorization)
+        return tuple(out)
+
+    def relation_override(self, previous, line):
+        """(found, relation) from the header's ``step`` clauses for the link into ``line``."""
+        found, relation = False, None
+        for selectors, value, _ in self.header.relations:
+            for s in selectors:
+                if s.first is None and s.last.kind != "all" and self.matches(s.last, line):
+                    s.used, found, relation = True, True, value
+                elif s.first is not None and self.matches(s.last, line):
+                    if self.matches(s.first, previous):
+                        s.used, found, relation = True, True, value
+        return found, relation
+
+    def add_step(self, lhs: Built, relation: str, rhs: Built, label: str, line_number: int, previous, line,
+                 link: bool, where: int) -> None:
+        if lhs.has_const or rhs.has_const:
+            if relation == "=":
+                relation = "=const"
+            elif relation != "=const":
+                raise self.source.error(f"a '+ \\text{{const}}' term needs '=' (equal up to a constant), not "
+                                        f"'{relation}'; expected '=' or \\overset{{c}}{{=}}", line.offset(where))
+        if relation == ":=":
+            relation = "="
+        assumptions = self.assumptions_for(previous, line, link)
+        self.steps.append(Step(lhs.expr, relation, rhs.expr, assumptions=assumptions, label=label, line=line_number))
+
+    def read(self) -> None:
+        chain = _Chain()
+        previous: LogicalLine | None = None
+        for line in self.section.lines:
+            reader = LineReader(self.source, line, self.model, self.definitions)
+            read = reader.read()
+            found, override = self.relation_override(previous, line)
+            trees = read.trees
+            relations = list(read.relations)
+            first = trees[0]
+            name = reader.name_of(first)
+            link_relation: str | None = None
+            link_where = 0
+            built: list[Built] = []
+            origin = "expression"
+            defines = False
+            if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
+                    and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
+                # "&= \mathcal{L}(x)" on its own row names the expression before it
+                self.definitions[name] = chain.exit.expr
+                continue
+            if read.leading is not None:
+                if chain.exit is None and not found:
+                    raise reader.error("the line starts with a relation but there is no line before it; expected an "
+                                       "expression before the relation", read.leading[1])
+                link_relation, link_where = read.leading
+                built.append(reader.expression(first))
+                origin = chain.origin or "expression"
+            elif name is not None and len(trees) > 1 and name not in self.definitions:
+                relation, where = relations[0]
+                if relation not in ("=", ":="):
+                    raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
+                value = reader.expression(trees[1])
+                self.definitions[name] = value.expr
+                self.defined_at[name] = self.ref(line)
+                defines = True
+                built.append(value)
+                trees, relations = trees[1:], relations[1:]
+                if chain.origin == "expression" and chain.exit is not None and relation == "=":
+                    link_relation, link_where = "=", reader.position(first)
+                    origin = "expression"
+                else:
+                    origin = "definition"
+            else:
+                built.append(reader.expression(first))
+                if len(trees) == 1 and chain.exit is not None and not found:
+                    raise reader.error(
+                        f"missing relation between {self.ref(chain.line)} and this line; expected a relation "
+                        "(=, \\geq, \\leq or \\overset{c}{=}) at the start of this line, or 'step "
+                        f"{self.ref(chain.line)}->{self.ref(line)}: REL' in the header", 0)
+            if found:
+                link_relation = override
+                if read.leading is None:
+                    link_where = reader.position(first)
+                if override is None and origin == "expression" and defines:
+                    origin = "definition"
+            if link_relation is not None:
+                if chain.exit is None:
+                    raise reader.error("the header gives a relation into this line, but there is no line before it",
+                                       0)
+                self.add_step(chain.exit, link_relation, built[0], f"{self.ref(chain.line)} -> {self.ref(line)}",
+                              self.line_number(line, link_where), chain.line, line, True, link_where)
+            elif read.leading is None:
+                chain.origin = origin
+            for k, (relation, where) in enumerate(relations):
+                last_name = reader.name_of(trees[k + 1])
+                if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
+                        and relation in ("=", ":="):
+                    # "... = \mathcal{L}(x)" at the end of a line names the expression before it
+                    self.definitions[last_name] = built[-1].expr
+                    break
+                built.append(reader.expression(trees[k + 1]))
+                lhs = built[-2]
+                label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
+                if k == 0 and read.leading is None and not defines and name in self.defined_at:
+                    label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
+                self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
+            if link_relation is not None:
+                chain.origin = chain.origin or origin
+            chain.exit = built[-1]
+            chain.line = line
+            previous = line
+            self.lines.append(line)
+
+    def unused_selectors(self) -> LatexError | None:
+        tags = ", ".join(f"({line.tag})" for line in self.lines if line.tag) or "none"
+        for selectors, _, offset in list(self.header.relations) + [(s, None, o) for s, _, o in self.header.assumptions
+                                                                   if s is not None]:
+            for s in selectors:
+                if not s.used:
+                    return self.source.error(
+                        f"model header: the step '{s.text}' matches no step of the derivation; expected a line tag "
+                        f"such as (4) (tags: {tags}), 'line N', '(A)->(B)' for consecutive lines, or 'all'", s.offset)
+        return None
+
+
+def _parse_sections(document: Document, path: str) -> ParsedFile:
+    source = document.source
+    stem = Path(path).stem or "derivation"
+    parsed = ParsedFile(path, [])
+    used_names: set[str] = set()
+    models = []
+    for number, section in enumerate(document.sections, start=1):  # every header first: a bad one is fatal
+        default = stem if len(document.sections) == 1 else f"{stem}_{number}"
+        header, model = parse_header(source, section.header, default)
+        for _, factorization, offset in header.assumptions:
+            try:
+                factorization.apply(model)
+            except (ModelError, ValueError) as error:
+                raise source.error(f"model header: {error}; expected a declared factor split into factors",
+                                   offset, fatal=True) from None
+        models.append((header, model))
+    for section, (header, model) in zip(document.sections, models):
+        name = header.name
+        while name in used_names:
+            name += "_"
+        used_names.add(name)
+        parsed.headers.append(header)
+        reader = SectionReader(source, section, header, model)
+        title = header.title or f"{Path(path).name}: {name}"
+        derivation = Derivation(name, title, f"{path} (line {source.position(section.header.offset)[0]})", model,
+                                reader.steps)
+        parsed.derivations.append(derivation)
+        try:
+            reader.read()
+        except LatexError as error:
+            parsed.error = error
+            return parsed
+        if section.error is not None:
+            parsed.error = section.error
+            return parsed
+        problem = reader.unused_selectors()
+        if problem is not None:
+            problem.fatal = False
+            parsed.error = problem
+            return parsed
+    return parsed
+
+
+def parse_file(path: str | Path) -> ParsedFile:
+    """Read a ``.tex``/``.md`` derivation. Raises a fatal :class:`LatexError` when the file cannot be read at all
+    (missing, not UTF-8, no header, a malformed header, no display math); a problem in the math is returned in
+    :attr:`ParsedFile.error`, with the derivations holding the steps read before it."""
+    return _parse_sections(read_document(path), str(path))
+
+
+def parse_text(text: str, name: str = "<input>", markdown: bool = False) -> ParsedFile:
+    """Like :func:`parse_file`, for text in memory."""
+    return _parse_sections(parse_document(name, text, markdown), name)
+
+
+# ------------------------------------------------------------------------------------------------ checking
+
+
+@dataclass
+class CheckedFile:
+    parsed: ParsedFile
+    results: list[DerivationResult]
+
+    @property
+    def error(self) -> LatexError | None:
+        return self.parsed.error
+
+    @property
+    def step_results(self) -> list[StepResult]:
+        return [s for r in self.results for s in r.steps]
+
+
+def _failed_step(step: Step, index: int, reason: str, seconds: float) -> StepResult:
+    return StepResult(index=index, label=step.label, relation=step.relation, lhs=sympy.sstr(step.lhs),
+                      rhs=sympy.sstr(step.rhs), verdict="undecided", expected=step.expected,
+                      assumptions=[str(a) for a in step.assumptions], reason=reason, note=step.note, line=step.line,
+                      seconds=seconds)
+
+
+def check_parsed(parsed: ParsedFile, checker: Checker | None = None) -> CheckedFile:
+    """Judge every step that was read (a step whose check fails unexpectedly is reported undecided, with why)."""
+    checker = checker or Checker()
+    results = []
+    for derivation in parsed.derivations:
+        step_results = []
+        for index, step in enumerate(derivation.steps, start=1):
+            start = time.perf_counter()
+            try:
+                step_results.append(checker.check_step(derivation.model, step, index))
+            except ModelError as error:
+                step_results.append(_failed_step(step, index, f"the model cannot give this step a meaning: {error}",
+                                                 time.perf_counter() - start))
+            except Exception as error:  # an internal problem must not hide the other steps
+                step_results.append(_failed_step(step, index, f"internal error while checking: "
+                                                              f"{type(error).__name__}: {error}",
+                                                 time.perf_counter() - start))
+        results.append(DerivationResult(derivation, step_results))
+    return CheckedFile(parsed, results)
+
+
+def check_file(path: str | Path, checker: Checker | None = None) -> CheckedFile:
+    """Read and judge a LaTeX derivation (fatal :class:`LatexError` if the file cannot be read)."""
+    return check_parsed(parse_file(path), checker)
+
+
+def labelled(result: StepResult) -> StepResult:
+    """A copy whose label starts with the file line (for the text table)."""
+    prefix = f"line {result.line}" if result.line is not None else ""
+    label = f"{prefix}: {result.label}" if result.label and not result.label.startswith("line ") else \
+        (result.label or prefix)
+    return replace(result, label=label)

@@ -1,0 +1,59 @@
+"""The registry of data sets by name, with option checking that names the bad option and the valid ones."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from .data_core import DataSet
+from .data_digits import load_digits_dataset
+from .data_files import load_dsprites_npz, load_mnist_idx
+from .data_rotated_digits import load_rotated_digits_dataset
+from .data_sprites import load_sprites_dataset
+from .data_swiss_roll import load_swiss_roll_dataset
+
+# name -> (loader, one-line description). Loaders take keyword options only (``path`` where a file is needed).
+DATASETS: dict[str, tuple[Callable[..., DataSet], str]] = {
+    "digits": (load_digits_dataset, "scikit-learn digits, 8x8, 10 classes (bundled)"),
+    "rotated_digits": (load_rotated_digits_dataset, "digits rotated 0..75 deg, 6 domains, DIVA protocol"),
+    "swiss_roll": (load_swiss_roll_dataset, "labelled 3-D swiss roll, CSVAE toy setup"),
+    "sprites": (load_sprites_dataset, "procedural 64x64 sprites with known factors (dSprites recipe)"),
+    "dsprites": (load_dsprites_npz, "a local dSprites .npz (needs path=)"),
+    "mnist": (load_mnist_idx, "local MNIST idx files (needs path=, optional labels_path=)"),
+}
+
+
+def dataset_options(name: str) -> dict[str, Any]:
+    """The options a data set takes, with their defaults (``inspect.Parameter.empty`` when required)."""
+    loader = _loader(name)
+    return {
+        p.name: p.default
+        for p in inspect.signature(loader).parameters.values()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def _loader(name: str) -> Callable[..., DataSet]:
+    if name not in DATASETS:
+        raise ValueError(f"data: unknown data set {name!r}; valid choices: {', '.join(DATASETS)}")
+    return DATASETS[name][0]
+
+
+def load_dataset(name: str, **options: Any) -> DataSet:
+    """Load data set ``name`` with the given options (see :data:`DATASETS`)."""
+    loader = _loader(name)
+    valid = dataset_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"data option(s) {', '.join(unknown)} not understood by data set {name!r}; valid options: "
+            f"{', '.join(valid) or '(none)'}"
+        )
+    required = [k for k, default in valid.items() if default is inspect.Parameter.empty and k not in options]
+    if required:
+        raise ValueError(f"data set {name!r} needs option(s) {', '.join(required)} (e.g. --data-path FILE)")
+    from .registry import coerce_option, option_annotations
+
+    annotations = option_annotations(loader)
+    options = {key: coerce_option("data", key, value, annotations[key]) for key, value in options.items()}
+    return loader(**options)
