@@ -12,6 +12,8 @@ SUBCOMMANDS = {
     "check": ("elbocheck.check_command", "check a derivation written in LaTeX, step by step"),
     "train": ("elbocheck.train_command", "train a model and log every term of its objective per epoch"),
     "plot": ("elbocheck.plot_command", "draw every logged term of a training run against epochs (PNG)"),
+    "experiment": ("elbocheck.experiment_command",
+                   "run an experiment (kl-enough: is the KL term to a label-conditional prior enough?)"),
 }
 
 
