@@ -19,9 +19,12 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def results_table(results: Iterable[DerivationResult], verbose: bool = False, show_expected: bool = True) -> str:
-    """One row per step: derivation, step, relation, verdict, rule/certificate or counterexample, seconds."""
-    width = max(100, shutil.get_terminal_size((160, 20)).columns)
+def results_table(results: Iterable[DerivationResult], verbose: bool = False, show_expected: bool = True,
+                  show_seconds: bool = True, width: int | None = None) -> str:
+    """One row per step: derivation, step, relation, verdict, rule/certificate or counterexample, seconds.
+
+    ``show_seconds=False`` and a fixed ``width`` make the output reproducible (for notebooks and doctests)."""
+    width = width or max(100, shutil.get_terminal_size((160, 20)).columns)
     rows = []
     details = []
     for result in results:
@@ -36,11 +39,13 @@ def results_table(results: Iterable[DerivationResult], verbose: bool = False, sh
             if verbose and step.counterexample is not None:
                 details.append(f"{result.derivation.name} / {where}: {step.note or ''}\n"
                                + textwrap.indent(step.counterexample.text, "    "))
-    headers = ("derivation", "step", "rel", "verdict", "rule / certificate / counterexample", "s")
+    if not show_seconds:
+        rows = [row[:-1] for row in rows]
+    headers = ("derivation", "step", "rel", "verdict", "rule / certificate / counterexample", "s")[: len(rows[0]) if rows else 6]
     fixed = [min(28, max([len(headers[0])] + [len(r[0]) for r in rows])),
              min(44, max([len(headers[1])] + [len(r[1]) for r in rows])), 7,
-             max([len(headers[3])] + [len(r[3]) for r in rows]), 0, 6]
-    fixed[4] = max(30, width - sum(fixed) - 6 * 2)
+             max([len(headers[3])] + [len(r[3]) for r in rows]), 0, 6][: len(headers)]
+    fixed[4] = max(30, width - sum(fixed) - 2 * len(fixed))
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, fixed)).rstrip()]
     lines.append("  ".join("-" * w for w in fixed))
     for row in rows:
