@@ -79,10 +79,18 @@ class Instance:
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
+        """Domains, coefficients, and each factor's table: display rows and the exact probabilities, indexed by
+        ``axes`` (the block's conditioning variables, then its targets)."""
         factors = []
         for family, graph in self.model.graphs.items():
             for index, block in enumerate(graph.blocks):
-                factors.append({"factor": block.label, "rows": _table_rows(self, block, self.tables[(family, index)])})
+                table = self.tables[(family, index)]
+                axes = list(block.given) + list(block.targets)
+                order = [self.axes.index(a) for a in axes]
+                probabilities = np.transpose(table, order + [i for i in range(table.ndim) if i not in order])
+                probabilities = probabilities.reshape([self.sizes[a] for a in axes])
+                factors.append({"factor": block.label, "rows": _table_rows(self, block, table), "axes": axes,
+                                "probabilities": probabilities.tolist()})
         return {"domains": {a: self.sizes[a] for a in self.axes}, "coefficients": dict(self.coefficients), "factors": factors}
 
 

@@ -67,3 +67,12 @@ def test_total_correlation_by_hand():
     q_z1, q_z2 = q_z.sum(axis=1), q_z.sum(axis=0)
     total_correlation = (q_z * (np.log(q_z) - np.log(q_z1[:, None] * q_z2[None, :]))).sum()
     assert np.isclose(Evaluator(model).value(tc("q(z)"), instance).item(), total_correlation)
+
+
+def test_counterexample_tables_are_exported_as_numbers():
+    instance = _instance(4)
+    exported = {f["factor"]: f for f in instance.as_dict()["factors"]}
+    q = exported["q_phi(z | x)"]
+    assert q["axes"] == ["x", "z"]
+    assert np.allclose(np.array(q["probabilities"]), _tables(instance)[3])
+    assert np.allclose(np.array(q["probabilities"]).sum(axis=1), 1.0)
