@@ -89,22 +89,3 @@ def numpy_label_information_1d(mean, scale, labels, points_per_scale=40):
         log_class = logsumexp(log_components[members], axis=0) - math.log(members.sum())
         total += members.mean() * np.trapezoid(np.exp(log_class) * (log_class - log_all), grid)
     return total
-
-
-@pytest.fixture(scope="module")
-def one_torch_thread_under_xdist():
-    """Under pytest-xdist (-n 2 on 2 cores) each worker's default of one intra-op thread per core oversubscribes the
-    machine, and OpenMP's spinning threads slow the many small operations of these tests by 10x or more; use one
-    thread per worker for the duration of a test module, then restore the setting (no effect on other packages'
-    tests)."""
-    import os
-
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -17,10 +17,7 @@ from estimator_testing import (
     numpy_aggregate_log_density,
     numpy_diagonal_log_density,
     to_numpy,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 @st.composite

@@ -23,10 +23,7 @@ from elbocheck.estimators import (
 from estimator_testing import (
     assert_within_standard_errors,
     cuda_device,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 @st.composite

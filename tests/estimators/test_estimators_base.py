@@ -21,11 +21,8 @@ from elbocheck.estimators.base import (
     factorized_normal_prior,
     mean_and_standard_error,
 )
-from estimator_testing import one_torch_thread_under_xdist  # noqa: F401 (fixture)
 
 log10_scales = st.floats(-6.0, 3.0)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 @settings(max_examples=40)

@@ -19,10 +19,7 @@ from elbocheck.estimators import exact_kl_decomposition
 from estimator_testing import (
     assert_within_standard_errors,
     cuda_device,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 @st.composite

@@ -20,14 +20,11 @@ from estimator_testing import (
     cuda_device,
     numpy_gaussian_kl,
     to_numpy,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
 
 means = st.floats(-100.0, 100.0, allow_nan=False)
 log10_scales = st.floats(-3.0, 3.0, allow_nan=False)  # scales from 1e-3 to 1e3
 batch_shapes = st.sampled_from([(), (1,), (3,), (2, 3)])
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 def _draw_diagonal(draw, batch_shape, dim, dtype=torch.float64):

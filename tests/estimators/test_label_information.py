@@ -17,10 +17,7 @@ from estimator_testing import (
     assert_within_standard_errors,
     cuda_device,
     numpy_label_information_1d,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 def _entropy(labels):

@@ -17,12 +17,9 @@ from estimator_testing import (
     assert_within_standard_errors,
     cuda_device,
     numpy_label_information_1d,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
 
 SEPARATION = 50.0  # factor values 50 posterior scales apart: Gaussian overlap below exp(-(50 - 16)^2 / 8)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 def _entropy(values):

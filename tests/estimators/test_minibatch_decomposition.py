@@ -25,10 +25,7 @@ from estimator_testing import (
     cuda_device,
     numpy_aggregate_log_density,
     to_numpy,
-    one_torch_thread_under_xdist,
 )  # noqa: F401 (fixture)
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 def _data(num_points, dim, *, seed, log10_scale_range=(-1.0, 0.0), spread=1.0, dtype=torch.float64):

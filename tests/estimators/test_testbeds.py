@@ -16,8 +16,7 @@ from elbocheck.estimators import LinearGaussianModel
 from estimator_testing import (
     assert_within_standard_errors,
     to_numpy,
-    one_torch_thread_under_xdist,
-)  # noqa: F401 (fixture)
+)
 
 models = st.builds(
     lambda latent_dim, observed_dim, noise_scale, seed: LinearGaussianModel.random(
@@ -28,8 +27,6 @@ models = st.builds(
     noise_scale=st.floats(0.05, 3.0),
     seed=st.integers(0, 10_000),
 )
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread_under_xdist")
 
 
 @settings(max_examples=30)
