@@ -43,17 +43,10 @@ def load_dataset(name: str, **options: Any) -> DataSet:
     """Load data set ``name`` with the given options (see :data:`DATASETS`)."""
     loader = _loader(name)
     valid = dataset_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"data option(s) {', '.join(unknown)} not understood by data set {name!r}; valid options: "
-            f"{', '.join(valid) or '(none)'}"
-        )
+    from .registry import coerce_options, reject_unknown_options
+
+    reject_unknown_options("data", f"data set {name!r}", options, valid, empty="(none)")
     required = [k for k, default in valid.items() if default is inspect.Parameter.empty and k not in options]
     if required:
         raise ValueError(f"data set {name!r} needs option(s) {', '.join(required)} (e.g. --data-path FILE)")
-    from .registry import coerce_option, option_annotations
-
-    annotations = option_annotations(loader)
-    options = {key: coerce_option("data", key, value, annotations[key]) for key, value in options.items()}
-    return loader(**options)
+    return loader(**coerce_options("data", options, loader))

@@ -6,7 +6,7 @@ import inspect
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from .base import VariationalModel
 from .beta_tcvae import BetaTCVAE
@@ -87,16 +87,27 @@ def option_annotations(function: Any) -> dict[str, Any]:
     return {name: hints.get(name, Any) for name in inspect.signature(function).parameters}
 
 
-def build_model(name: str, spec: DataSpec, **options: Any) -> VariationalModel:
-    """Construct model ``name`` for data described by ``spec``; unknown options are rejected with the valid ones."""
-    cls = model_class(name)
-    valid = model_options(name)
+def reject_unknown_options(kind: str, owner: str, options: Mapping[str, Any], valid: Iterable[str],
+                           empty: str = "") -> None:
+    """Raise ``ValueError`` naming the options ``owner`` does not take, and listing those it does."""
+    valid = list(valid)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(
-            f"model option(s) {', '.join(unknown)} not understood by model {name!r}; valid options: {', '.join(valid)}"
+            f"{kind} option(s) {', '.join(unknown)} not understood by {owner}; valid options: {', '.join(valid) or empty}"
         )
-    annotations = option_annotations(cls.__init__)
-    options = {key: coerce_option("model", key, value, annotations[key]) for key, value in options.items()}
+
+
+def coerce_options(kind: str, options: Mapping[str, Any], function: Any) -> dict[str, Any]:
+    """Every option checked against the annotation of ``function``'s parameter of that name."""
+    annotations = option_annotations(function)
+    return {key: coerce_option(kind, key, value, annotations[key]) for key, value in options.items()}
+
+
+def build_model(name: str, spec: DataSpec, **options: Any) -> VariationalModel:
+    """Construct model ``name`` for data described by ``spec``; unknown options are rejected with the valid ones."""
+    cls = model_class(name)
+    reject_unknown_options("model", f"model {name!r}", options, model_options(name))
+    options = coerce_options("model", options, cls.__init__)
     check_data_fits(name, spec)
     return cls(spec, **options)
