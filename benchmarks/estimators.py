@@ -140,34 +140,14 @@ def configurations(args: argparse.Namespace, devices: list[str]) -> list[dict]:
     configs = []
     for device in devices:
         for method in args.methods:
-            if method == "exact":
-                for size in args.exact_sizes:
-                    for dim in args.latent_dims:
-                        configs.append(
-                            {
-                                **common,
-                                "device": device,
-                                "method": method,
-                                "size": size,
-                                "dim": dim,
-                                "exact_samples": args.exact_samples,
-                                "backward": False,
-                            }
-                        )
-            else:
-                for size in args.batch_sizes:
-                    for dim in args.latent_dims:
-                        configs.append(
-                            {
-                                **common,
-                                "device": device,
-                                "method": method,
-                                "size": size,
-                                "dim": dim,
-                                "exact_samples": None,
-                                "backward": args.backward,
-                            }
-                        )
+            exact = method == "exact"
+            # the exact method is sized by the data set N and never differentiated; the minibatch ones by the batch M
+            per_method = {"exact_samples": args.exact_samples if exact else None,
+                          "backward": False if exact else args.backward}
+            for size in args.exact_sizes if exact else args.batch_sizes:
+                for dim in args.latent_dims:
+                    configs.append({**common, "device": device, "method": method, "size": size, "dim": dim,
+                                    **per_method})
     return configs
 
 
