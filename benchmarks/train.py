@@ -55,7 +55,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     from elbocheck.models import load_dataset
-    from elbocheck.models.data_core import iterate_minibatches
+    from elbocheck.models.data.core import iterate_minibatches
     from elbocheck.models.registry import check_data_fits
     from elbocheck.models.trainer import TrainConfig, Trainer
 

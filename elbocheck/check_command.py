@@ -37,7 +37,7 @@ def run(args) -> int:
 def _run(args) -> int:
     from elbocheck.derivations import latex
     from elbocheck.derivations.checker import DerivationResult
-    from elbocheck.derivations.latex_document import LatexError
+    from elbocheck.derivations.latex import LatexError
 
     if args.format:
         print(latex.__doc__)

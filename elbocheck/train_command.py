@@ -87,7 +87,7 @@ def _options(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def describe_choices() -> str:
-    from elbocheck.models.datasets import DATASETS, dataset_options
+    from elbocheck.models.data.catalog import DATASETS, dataset_options
     from elbocheck.models.registry import MODELS, model_options
 
     lines = ["models:"]
@@ -107,7 +107,7 @@ def describe_choices() -> str:
 
 def build_config(args: argparse.Namespace):
     """A :class:`TrainConfig` from the arguments of a new run (not --resume)."""
-    from elbocheck.models.datasets import DATASETS
+    from elbocheck.models.data.catalog import DATASETS
     from elbocheck.models.registry import MODELS
     from elbocheck.models.trainer import TrainConfig
 

@@ -16,8 +16,8 @@ from .cdvae import CDVAE
 from .condvae import CondVAE
 from .condvae_info import CondVAEInfo
 from .csvae import CSVAE
-from .data_core import Batch, DataSet, DataSpec
-from .datasets import DATASETS, load_dataset
+from .data.core import Batch, DataSet, DataSpec
+from .data.catalog import DATASETS, load_dataset
 from .diva import DIVA
 from .errors import NonFiniteTermError
 from .infovae import InfoVAE

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .likelihoods import Likelihood, build_likelihood
 
 

@@ -30,7 +30,7 @@ from typing import Mapping
 import torch
 
 from . import terms as T
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .vae import VAE
 
 ESTIMATORS = ("mws", "mss")

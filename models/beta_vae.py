@@ -15,7 +15,7 @@ from typing import Mapping
 
 import torch
 
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .vae import VAE
 
 

@@ -23,7 +23,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from . import terms as T
 from .base import VariationalModel, standard_normal
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .networks import Decoder, GaussianEncoder
 
 

@@ -25,7 +25,7 @@ from torch.distributions import Distribution
 
 from . import terms as T
 from .base import VariationalModel, one_hot, standard_normal
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .networks import Classifier, Decoder, GaussianEncoder
 
 

@@ -28,7 +28,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from . import terms as T
 from .base import VariationalModel, one_hot, standard_normal
-from .data_core import Batch, DataSpec
+from .data.core import Batch, DataSpec
 from .networks import MIN_POSTERIOR_SCALE, Classifier, Decoder, GaussianEncoder, mlp
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
 
-from .data_core import DataSpec
+from .data.core import DataSpec
 
 
 class Likelihood(nn.Module):

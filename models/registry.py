@@ -15,7 +15,7 @@ from .cdvae import CDVAE
 from .condvae import CondVAE
 from .condvae_info import CondVAEInfo
 from .csvae import CSVAE
-from .data_core import DataSpec
+from .data.core import DataSpec
 from .diva import DIVA
 from .infovae import InfoVAE
 from .vae import VAE

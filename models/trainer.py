@@ -35,8 +35,8 @@ import torch
 from tqdm import tqdm
 
 from .base import VariationalModel
-from .data_core import Batch, DataSet, iterate_minibatches
-from .datasets import DATASETS, load_dataset
+from .data.core import Batch, DataSet, iterate_minibatches
+from .data.catalog import DATASETS, load_dataset
 from .errors import NonFiniteTermError
 from .registry import build_model, check_data_fits, model_class
 from .run_log import RunLog

@@ -230,7 +230,7 @@ class Settings:
             raise ValueError(f"swiss_roll_examples: need at least 50 points, got {self.swiss_roll_examples}")
         if self.rotated_images_per_class < 2:
             raise ValueError(f"rotated_images_per_class: need at least 2, got {self.rotated_images_per_class}")
-        from elbocheck.models.data_rotated_digits import DOMAIN_ANGLES
+        from elbocheck.models.data.rotated_digits import DOMAIN_ANGLES
         from elbocheck.models.networks import ARCHITECTURES
         from elbocheck.models.trainer import resolve_device
 

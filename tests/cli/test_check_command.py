@@ -12,7 +12,7 @@ import pytest
 from elbocheck.cli import main
 from elbocheck.derivations import latex
 
-EXAMPLES = Path(latex.__file__).parent / "examples"
+EXAMPLES = Path(latex.__file__).parents[1] / "examples"
 HEADER = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)\n"
 GOOD = "$$\\log p(x) = \\mathbb{E}_{q(z|x)}[\\log p(x)] \\quad (1)$$\n"
 

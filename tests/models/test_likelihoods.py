@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from elbocheck.models.data_core import DataSpec
+from elbocheck.models.data.core import DataSpec
 from elbocheck.models.likelihoods import (
     BernoulliLikelihood,
     CategoricalLikelihood,

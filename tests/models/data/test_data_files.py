@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from elbocheck.models import load_dataset
-from elbocheck.models.data_sprites import grid_factors, render_sprites
+from elbocheck.models.data.sprites import grid_factors, render_sprites
 
 
 def _write_dsprites(path, count=20, drop=None):

@@ -10,8 +10,8 @@ from elbocheck.derivations import latex
 from elbocheck.derivations.library import cdvae, csvae, condvae, diva, elbo, infovae
 from elbocheck.derivations.numeric import Evaluator, InstanceSpace, random_sizes
 
-EXAMPLES = Path(latex.__file__).parent / "examples"
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+EXAMPLES = Path(latex.__file__).parents[1] / "examples"
+SEEDS = Path(__file__).resolve().parents[4] / "shared" / "seeds"
 
 
 def checked(name: str):

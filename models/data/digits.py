@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from .data_core import DataSet, random_splits, subsample_indices
+from .core import DataSet, random_splits, subsample_indices
 
 DIGITS_LEVELS = 17  # intensities 0..16
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.2}

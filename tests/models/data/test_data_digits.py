@@ -4,7 +4,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from elbocheck.models import load_dataset
-from elbocheck.models.data_core import random_splits
+from elbocheck.models.data.core import random_splits
 
 
 def test_digits_are_the_bundled_images_on_17_levels():

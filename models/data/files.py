@@ -2,7 +2,7 @@
 
 * dSprites (Matthey et al. 2017): the ``.npz`` with arrays ``imgs`` (N, 64, 64) uint8, ``latents_classes`` (N, 6) and
   ``latents_values`` (N, 6), columns (color, shape, scale, orientation, posX, posY). The constant color column is
-  dropped, so the factors line up with :data:`elbocheck.models.data_sprites.FACTOR_NAMES`. The real file holds
+  dropped, so the factors line up with :data:`elbocheck.models.data.sprites.FACTOR_NAMES`. The real file holds
   737,280 images (about 3 GB as uint8); ``size`` keeps a random subset (default 10,000) so memory stays small.
 * MNIST (LeCun et al. 1998): ``idx3-ubyte`` images and, optionally, ``idx1-ubyte`` labels, plain or gzip-compressed
   (recognised by content, not by name). Pixels are binarised at 128 by default (a Bernoulli likelihood is then a
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data_core import DataSet, random_splits, subsample_indices
-from .data_sprites import FACTOR_NAMES, sprites_like_dataset
+from .core import DataSet, random_splits, subsample_indices
+from .sprites import FACTOR_NAMES, sprites_like_dataset
 
 DSPRITES_KEYS = ("imgs", "latents_classes", "latents_values")
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions

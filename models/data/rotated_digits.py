@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data_core import DataSet, random_splits
-from .data_digits import DIGITS_LEVELS, digit_images_and_labels, digits_tensor
+from .core import DataSet, random_splits
+from .digits import DIGITS_LEVELS, digit_images_and_labels, digits_tensor
 
 DOMAIN_ANGLES = (0, 15, 30, 45, 60, 75)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from .data_core import DataSet
-from .data_digits import load_digits_dataset
-from .data_files import load_dsprites_npz, load_mnist_idx
-from .data_rotated_digits import load_rotated_digits_dataset
-from .data_sprites import load_sprites_dataset
-from .data_swiss_roll import load_swiss_roll_dataset
+from .core import DataSet
+from .digits import load_digits_dataset
+from .files import load_dsprites_npz, load_mnist_idx
+from .rotated_digits import load_rotated_digits_dataset
+from .sprites import load_sprites_dataset
+from .swiss_roll import load_swiss_roll_dataset
 
 # name -> (loader, one-line description). Loaders take keyword options only (``path`` where a file is needed).
 DATASETS: dict[str, tuple[Callable[..., DataSet], str]] = {
@@ -43,7 +43,7 @@ def load_dataset(name: str, **options: Any) -> DataSet:
     """Load data set ``name`` with the given options (see :data:`DATASETS`)."""
     loader = _loader(name)
     valid = dataset_options(name)
-    from .registry import coerce_options, reject_unknown_options
+    from ..registry import coerce_options, reject_unknown_options
 
     reject_unknown_options("data", f"data set {name!r}", options, valid, empty="(none)")
     required = [k for k, default in valid.items() if default is inspect.Parameter.empty and k not in options]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from .data_core import DataSet, random_splits
+from .core import DataSet, random_splits
 
 ROLL_MIDPOINT = 3.0 * np.pi
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from elbocheck.models import load_dataset
-from elbocheck.models.data_digits import digit_images_and_labels
-from elbocheck.models.data_rotated_digits import DOMAIN_ANGLES, rotate_levels
+from elbocheck.models.data.digits import digit_images_and_labels
+from elbocheck.models.data.rotated_digits import DOMAIN_ANGLES, rotate_levels
 
 
 def test_six_domains_of_the_same_base_images():

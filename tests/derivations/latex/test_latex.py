@@ -5,7 +5,7 @@ import sympy
 
 from elbocheck.derivations import latex
 from elbocheck.derivations.expressions import KL, Density, Expectation, MutualInformation, density
-from elbocheck.derivations.latex_document import LatexError
+from elbocheck.derivations.latex import LatexError
 
 VAE = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)\n"
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from elbocheck.models import load_dataset
-from elbocheck.models.data_sprites import FACTOR_SIZES, GRID_SIZE, grid_factors, render_sprites
+from elbocheck.models.data.sprites import FACTOR_SIZES, GRID_SIZE, grid_factors, render_sprites
 
 
 def test_grid_is_the_dsprites_grid_in_mixed_radix_order():

@@ -1,7 +1,7 @@
 """The LaTeX grammar of derivation lines (lark, LALR) and the friendly names of its terminals.
 
 One *logical line* of a derivation (``&= \\iint q_\\phi(z_l, z_u|x) \\log ... dz_l dz_u``, with the alignment ``&``,
-the row breaks ``\\\\`` and the tags already removed by :mod:`.latex_document`) is parsed by :data:`GRAMMAR` into a
+the row breaks ``\\\\`` and the tags already removed by :mod:`.document`) is parsed by :data:`GRAMMAR` into a
 lark tree; :class:`.latex.LineReader` turns the tree into engine objects.
 
 Conventions the grammar encodes:

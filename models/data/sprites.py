@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data_core import DataSet, random_splits, subsample_indices
+from .core import DataSet, random_splits, subsample_indices
 
 IMAGE_SIZE = 64
 FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")

@@ -35,11 +35,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .checker import RELATIONS, Factorization
-from .expressions import density
-from .latex_document import HeaderText, LatexError, Source
-from .latex_grammar import GREEK_NAMES, UNICODE_GREEK
-from .model import Model, ModelError
+from ..checker import RELATIONS, Factorization
+from ..expressions import density
+from .document import HeaderText, LatexError, Source
+from .grammar import GREEK_NAMES, UNICODE_GREEK
+from ..model import Model, ModelError
 
 KEYS = {
     "p": "p", "generative": "p", "prior": "p", "decoder": "p",

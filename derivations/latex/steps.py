@@ -1,0 +1,328 @@
+"""From a file's sections to derivations: joining logical lines into chains of steps, and checking them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import sympy
+
+from ..checker import Checker, Derivation, DerivationResult, Step, StepResult
+from ..model import Model, ModelError
+from .document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
+from .header import Header, LineRef, Selector, parse_header
+from .reader import Built, LineReader
+
+# ------------------------------------------------------------------------------------------------ assembly
+
+
+@dataclass
+class ParsedFile:
+    """What a file holds: derivations (the steps read before any error) and the first error, if any."""
+
+    path: str
+    derivations: list[Derivation]
+    error: LatexError | None = None
+    headers: list[Header] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return sum(len(d.steps) for d in self.derivations)
+
+
+@dataclass
+class _Chain:
+    exit: Built | None = None
+    origin: str | None = None  # "expression" or "definition"
+    line: LogicalLine | None = None
+
+
+class SectionReader:
+    """Turns a section's logical lines into the steps of one derivation."""
+
+    def __init__(self, source: Source, section: Section, header: Header, model: Model):
+        self.source = source
+        self.section = section
+        self.header = header
+        self.model = model
+        self.definitions: dict[str, sympy.Expr] = {}
+        self.defined_at: dict[str, str] = {}  # name -> how reports refer to the line that defined it
+        self.steps: list[Step] = []
+        self.lines: list[LogicalLine] = []
+
+    def line_number(self, line: LogicalLine, index: int | None = None) -> int:
+        offset = line.start if index is None else line.offset(index)
+        return self.source.position(offset)[0]
+
+    def last_line_number(self, line: LogicalLine) -> int:
+        return self.source.position(line.text.offsets[-1] if line.text.offsets else line.start)[0]
+
+    def ref(self, line: LogicalLine) -> str:
+        """How a report names a line: its tag, its file line, or file line:column when it shares that line."""
+        if line.tag:
+            return f"({line.tag})"
+        number, column = self.source.position(line.start)
+        shared = sum(1 for other in self.section.lines if self.line_number(other) == number)
+        return f"line {number}" if shared <= 1 else f"line {number}:{column}"
+
+    def matches(self, ref: LineRef, line: LogicalLine | None) -> bool:
+        if line is None:
+            return False
+        if ref.kind == "all":
+            return True
+        if ref.kind == "tag":
+            return line.tag == ref.value
+        return self.line_number(line) <= int(ref.value) <= self.last_line_number(line)
+
+    def selected(self, selectors: list[Selector], previous: LogicalLine | None, line: LogicalLine, link: bool) -> bool:
+        hit = False
+        for s in selectors:
+            if s.last.kind == "all":
+                s.used = hit = True
+            elif s.first is None:
+                if self.matches(s.last, line):
+                    s.used = hit = True
+            elif link and self.matches(s.first, previous) and self.matches(s.last, line):
+                s.used = hit = True
+        return hit
+
+    def assumptions_for(self, previous, line, link: bool):
+        out = []
+        for selectors, factorization, _ in self.header.assumptions:
+            if selectors is None or self.selected(selectors, previous, line, link):
+                out.append(factorization)
+        return tuple(out)
+
+    def relation_override(self, previous, line):
+        """(found, relation) from the header's ``step`` clauses for the link into ``line``."""
+        found, relation = False, None
+        for selectors, value, _ in self.header.relations:
+            for s in selectors:
+                if s.first is None and s.last.kind != "all" and self.matches(s.last, line):
+                    s.used, found, relation = True, True, value
+                elif s.first is not None and self.matches(s.last, line):
+                    if self.matches(s.first, previous):
+                        s.used, found, relation = True, True, value
+        return found, relation
+
+    def add_step(self, lhs: Built, relation: str, rhs: Built, label: str, line_number: int, previous, line,
+                 link: bool, where: int) -> None:
+        if lhs.has_const or rhs.has_const:
+            if relation == "=":
+                relation = "=const"
+            elif relation != "=const":
+                raise self.source.error(f"a '+ \\text{{const}}' term needs '=' (equal up to a constant), not "
+                                        f"'{relation}'; expected '=' or \\overset{{c}}{{=}}", line.offset(where))
+        if relation == ":=":
+            relation = "="
+        assumptions = self.assumptions_for(previous, line, link)
+        self.steps.append(Step(lhs.expr, relation, rhs.expr, assumptions=assumptions, label=label, line=line_number))
+
+    def read(self) -> None:
+        chain = _Chain()
+        previous: LogicalLine | None = None
+        for line in self.section.lines:
+            reader = LineReader(self.source, line, self.model, self.definitions)
+            read = reader.read()
+            found, override = self.relation_override(previous, line)
+            trees = read.trees
+            relations = list(read.relations)
+            first = trees[0]
+            name = reader.name_of(first)
+            link_relation: str | None = None
+            link_where = 0
+            built: list[Built] = []
+            origin = "expression"
+            defines = False
+            if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
+                    and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
+                # "&= \mathcal{L}(x)" on its own row names the expression before it
+                self.definitions[name] = chain.exit.expr
+                continue
+            if read.leading is not None:
+                if chain.exit is None and not found:
+                    raise reader.error("the line starts with a relation but there is no line before it; expected an "
+                                       "expression before the relation", read.leading[1])
+                link_relation, link_where = read.leading
+                built.append(reader.expression(first))
+                origin = chain.origin or "expression"
+            elif name is not None and len(trees) > 1 and name not in self.definitions:
+                relation, where = relations[0]
+                if relation not in ("=", ":="):
+                    raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
+                value = reader.expression(trees[1])
+                self.definitions[name] = value.expr
+                self.defined_at[name] = self.ref(line)
+                defines = True
+                built.append(value)
+                trees, relations = trees[1:], relations[1:]
+                if chain.origin == "expression" and chain.exit is not None and relation == "=":
+                    link_relation, link_where = "=", reader.position(first)
+                    origin = "expression"
+                else:
+                    origin = "definition"
+            else:
+                built.append(reader.expression(first))
+                if len(trees) == 1 and chain.exit is not None and not found:
+                    raise reader.error(
+                        f"missing relation between {self.ref(chain.line)} and this line; expected a relation "
+                        "(=, \\geq, \\leq or \\overset{c}{=}) at the start of this line, or 'step "
+                        f"{self.ref(chain.line)}->{self.ref(line)}: REL' in the header", 0)
+            if found:
+                link_relation = override
+                if read.leading is None:
+                    link_where = reader.position(first)
+                if override is None and origin == "expression" and defines:
+                    origin = "definition"
+            if link_relation is not None:
+                if chain.exit is None:
+                    raise reader.error("the header gives a relation into this line, but there is no line before it",
+                                       0)
+                self.add_step(chain.exit, link_relation, built[0], f"{self.ref(chain.line)} -> {self.ref(line)}",
+                              self.line_number(line, link_where), chain.line, line, True, link_where)
+            elif read.leading is None:
+                chain.origin = origin
+            for k, (relation, where) in enumerate(relations):
+                last_name = reader.name_of(trees[k + 1])
+                if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
+                        and relation in ("=", ":="):
+                    # "... = \mathcal{L}(x)" at the end of a line names the expression before it
+                    self.definitions[last_name] = built[-1].expr
+                    break
+                built.append(reader.expression(trees[k + 1]))
+                lhs = built[-2]
+                label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
+                if k == 0 and read.leading is None and not defines and name in self.defined_at:
+                    label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
+                self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
+            if link_relation is not None:
+                chain.origin = chain.origin or origin
+            chain.exit = built[-1]
+            chain.line = line
+            previous = line
+            self.lines.append(line)
+
+    def unused_selectors(self) -> LatexError | None:
+        tags = ", ".join(f"({line.tag})" for line in self.lines if line.tag) or "none"
+        for selectors, _, offset in list(self.header.relations) + [(s, None, o) for s, _, o in self.header.assumptions
+                                                                   if s is not None]:
+            for s in selectors:
+                if not s.used:
+                    return self.source.error(
+                        f"model header: the step '{s.text}' matches no step of the derivation; expected a line tag "
+                        f"such as (4) (tags: {tags}), 'line N', '(A)->(B)' for consecutive lines, or 'all'", s.offset)
+        return None
+
+
+def _parse_sections(document: Document, path: str) -> ParsedFile:
+    source = document.source
+    stem = Path(path).stem or "derivation"
+    parsed = ParsedFile(path, [])
+    used_names: set[str] = set()
+    models = []
+    for number, section in enumerate(document.sections, start=1):  # every header first: a bad one is fatal
+        default = stem if len(document.sections) == 1 else f"{stem}_{number}"
+        header, model = parse_header(source, section.header, default)
+        for _, factorization, offset in header.assumptions:
+            try:
+                factorization.apply(model)
+            except (ModelError, ValueError) as error:
+                raise source.error(f"model header: {error}; expected a declared factor split into factors",
+                                   offset, fatal=True) from None
+        models.append((header, model))
+    for section, (header, model) in zip(document.sections, models):
+        name = header.name
+        while name in used_names:
+            name += "_"
+        used_names.add(name)
+        parsed.headers.append(header)
+        reader = SectionReader(source, section, header, model)
+        title = header.title or f"{Path(path).name}: {name}"
+        derivation = Derivation(name, title, f"{path} (line {source.position(section.header.offset)[0]})", model,
+                                reader.steps)
+        parsed.derivations.append(derivation)
+        try:
+            reader.read()
+        except LatexError as error:
+            parsed.error = error
+            return parsed
+        if section.error is not None:
+            parsed.error = section.error
+            return parsed
+        problem = reader.unused_selectors()
+        if problem is not None:
+            problem.fatal = False
+            parsed.error = problem
+            return parsed
+    return parsed
+
+
+def parse_file(path: str | Path) -> ParsedFile:
+    """Read a ``.tex``/``.md`` derivation. Raises a fatal :class:`LatexError` when the file cannot be read at all
+    (missing, not UTF-8, no header, a malformed header, no display math); a problem in the math is returned in
+    :attr:`ParsedFile.error`, with the derivations holding the steps read before it."""
+    return _parse_sections(read_document(path), str(path))
+
+
+def parse_text(text: str, name: str = "<input>", markdown: bool = False) -> ParsedFile:
+    """Like :func:`parse_file`, for text in memory."""
+    return _parse_sections(parse_document(name, text, markdown), name)
+
+
+# ------------------------------------------------------------------------------------------------ checking
+
+
+@dataclass
+class CheckedFile:
+    parsed: ParsedFile
+    results: list[DerivationResult]
+
+    @property
+    def error(self) -> LatexError | None:
+        return self.parsed.error
+
+    @property
+    def step_results(self) -> list[StepResult]:
+        return [s for r in self.results for s in r.steps]
+
+
+def _failed_step(step: Step, index: int, reason: str, seconds: float) -> StepResult:
+    return StepResult(index=index, label=step.label, relation=step.relation, lhs=sympy.sstr(step.lhs),
+                      rhs=sympy.sstr(step.rhs), verdict="undecided", expected=step.expected,
+                      assumptions=[str(a) for a in step.assumptions], reason=reason, note=step.note, line=step.line,
+                      seconds=seconds)
+
+
+def check_parsed(parsed: ParsedFile, checker: Checker | None = None) -> CheckedFile:
+    """Judge every step that was read (a step whose check fails unexpectedly is reported undecided, with why)."""
+    checker = checker or Checker()
+    results = []
+    for derivation in parsed.derivations:
+        step_results = []
+        for index, step in enumerate(derivation.steps, start=1):
+            start = time.perf_counter()
+            try:
+                step_results.append(checker.check_step(derivation.model, step, index))
+            except ModelError as error:
+                step_results.append(_failed_step(step, index, f"the model cannot give this step a meaning: {error}",
+                                                 time.perf_counter() - start))
+            except Exception as error:  # an internal problem must not hide the other steps
+                step_results.append(_failed_step(step, index, f"internal error while checking: "
+                                                              f"{type(error).__name__}: {error}",
+                                                 time.perf_counter() - start))
+        results.append(DerivationResult(derivation, step_results))
+    return CheckedFile(parsed, results)
+
+
+def check_file(path: str | Path, checker: Checker | None = None) -> CheckedFile:
+    """Read and judge a LaTeX derivation (fatal :class:`LatexError` if the file cannot be read)."""
+    return check_parsed(parse_file(path), checker)
+
+
+def labelled(result: StepResult) -> StepResult:
+    """A copy whose label starts with the file line (for the text table)."""
+    prefix = f"line {result.line}" if result.line is not None else ""
+    label = f"{prefix}: {result.label}" if result.label and not result.label.startswith("line ") else \
+        (result.label or prefix)
+    return replace(result, label=label)
