@@ -77,8 +77,13 @@ def _is_zero(c) -> bool:
     if c == 0:
         return True
     if isinstance(c, sympy.Expr) and not c.is_Number:
-        return sympy.expand(c) == 0
+        return _normal(c) == 0
     return False
+
+
+def _normal(c):
+    """A normal form of a coefficient (a rational function of the coefficient symbols): ``1/(1-a) + 1/(a-1)`` is 0."""
+    return sympy.cancel(sympy.together(sympy.expand(c)))
 
 
 class LinearForm:
@@ -115,7 +120,7 @@ class LinearForm:
         return all(_is_zero(c) for c in self.terms.values())
 
     def key(self) -> frozenset:
-        return frozenset((a, sympy.expand(c)) for a, c in self.terms.items())
+        return frozenset((a, _normal(c)) for a, c in self.terms.items())
 
     def __eq__(self, other) -> bool:  # exact equality of forms
         return isinstance(other, LinearForm) and (self - other).is_zero()
@@ -155,10 +160,10 @@ class Canonicalizer:
     def make(self, family: str, targets: Iterable[str], given: Iterable[str] = ()) -> Resolved:
         graph = self.model.graphs[family]
         targets, given = frozenset(targets), frozenset(given)
-        if family == "p":
+        if self.model.base_family(family) == "p":
             given = given | graph.inputs
         reduced = graph.minimal_given(targets, given)
-        return Resolved(family, targets, reduced)
+        return Resolved(self.model.normalize_family(family, targets | reduced), targets, reduced)
 
     def resolve(self, d: Density) -> Resolved:
         r = self.model.resolve(d)
@@ -201,14 +206,14 @@ class Canonicalizer:
         graph = self.model.graphs[r.family]
         for block in graph.blocks:
             if frozenset(block.targets) == r.targets and frozenset(block.given) - graph.inputs == r.given - graph.inputs:
-                form = LinearForm.atom(LogFactor(r.family, block))
+                form = LinearForm.atom(LogFactor(block.family, block))
                 self._log_cache[r] = form
                 return form
         blocks = _conditional_blocks(graph, r.targets, r.given)
         if blocks is not None:
             form = LinearForm()
             for block in blocks:
-                form = form + LinearForm.atom(LogFactor(r.family, block))
+                form = form + LinearForm.atom(LogFactor(block.family, block))
             if len(blocks) > 1 or r.given:
                 self.rules.add(RULE_CHAIN)
             self._log_cache[r] = form
@@ -235,9 +240,18 @@ class Canonicalizer:
                 if len(blocks) > 1:
                     self.rules.add(RULE_CHAIN)
                 for block in blocks:
-                    out = out + LinearForm.atom(LogFactor(family, block))
+                    out = out + LinearForm.atom(LogFactor(block.family, block))
+                continue
+            peeled, rest = _peel_sinks(graph, part)
+            if peeled:
+                # F(S) = F(S \ T) * F(T | G) for a block F(T | G) with G in S whose targets are sinks of S's
+                # ancestral graph (chain rule through a marginal: p(x, z_1) = p(z_1) p(x | z_1))
+                self.rules.add(RULE_CHAIN)
+                for block in peeled:
+                    out = out + LinearForm.atom(LogFactor(block.family, block))
+                out = out + self.log_marginal(family, rest)
             else:
-                out = out + LinearForm.atom(LogMarginal(family, part))
+                out = out + LinearForm.atom(LogMarginal(self.model.normalize_family(family, part), part))
         return out
 
     # ------------------------------------------------------------------ measures
@@ -424,6 +438,11 @@ class Canonicalizer:
         for atom in integrand.terms:
             if isinstance(atom, LogExpectation) or (atom != CONSTANT and atom.measure):
                 raise UnsupportedExpression(f"{expr}: the integrand of a log-expectation must be a product of densities")
+        return self.log_expectation_form(factors, integrand)
+
+    def log_expectation_form(self, factors: list[MeasureFactor], integrand: LinearForm) -> LinearForm:
+        """``log E_{factors}[exp(integrand)]`` for a measure-free integrand (logs of densities): removed by the
+        importance-sampling identity where it applies, an opaque atom otherwise."""
         used = frozenset().union(*[self.dependencies(a) for a in integrand.terms]) if integrand.terms else frozenset()
         measure = self.reduce_measure(factors, used)
         if not measure:
@@ -506,6 +525,32 @@ def _conditional_blocks(graph, targets: frozenset, given: frozenset):
         if graph.ancestors({v}) & targets:
             return None
     return blocks
+
+
+def _peel_sinks(graph, nodes: frozenset) -> tuple[list, frozenset]:
+    """Declared blocks ``F(T | G)`` with ``T`` and ``G`` inside ``nodes`` whose targets no other variable of the
+    ancestral set of ``nodes`` depends on, peeled off one by one; returns them and the variables left. Then
+    ``F(nodes) = F(left) * prod(peeled blocks)``: summing the ancestral joint over what is not in ``nodes`` leaves each
+    peeled block untouched, since no other factor of the ancestral set mentions its targets."""
+    current = set(nodes)
+    peeled = []
+    changed = True
+    while changed and current:
+        changed = False
+        ancestral = graph.ancestors(current)
+        for block in graph.blocks:
+            targets = set(block.targets)
+            if not targets <= current or not (set(block.given) - graph.inputs) <= current - targets:
+                continue
+            if any(graph.parents.get(v, frozenset()) & targets for v in ancestral - targets):
+                continue
+            if graph.is_closed(frozenset(current)):
+                break
+            peeled.append(block)
+            current -= targets
+            changed = True
+            break
+    return peeled, frozenset(current)
 
 
 def _independent_parts(graph, nodes: frozenset) -> list[frozenset]:

@@ -142,6 +142,39 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
             gap = LinearForm.atom(atom) - canon.with_measure(inner_expectation, list(atom.measure))
             text = "Jensen gap of " + display_form(model, LinearForm.atom(atom))
             consider(text, r"\text{Jensen gap of } " + display_form(model, LinearForm.atom(atom), latex=True), gap)
+            for power_mean in _power_mean_gaps(atom, canon):
+                consider(*power_mean)
+    return out
+
+
+def _power_mean_gaps(atom: LogExpectation, canon: Canonicalizer) -> list[tuple[str, str, LinearForm]]:
+    """Jensen for a power: with the integrand ``s * g``, ``log E[exp(s g)] <= s log E[exp(g)]`` when ``0 <= s <= 1``
+    (``t -> t^s`` is concave) and ``>=`` when ``s >= 1`` or ``s <= 0`` (convex), ``exp(g)`` being a non-negative
+    ratio of densities. For each way of writing the integrand as ``s * g`` with rational coefficients in ``g`` (up to
+    sign), returns the non-negative side as a candidate when the declared ranges put ``s`` on one side for every
+    value. (Li & Turner 2016, Renyi divergence variational inference: ``L_alpha`` is non-increasing in alpha.)"""
+    model = canon.model
+    integrand = dict(atom.integrand)
+    scales = [sympy.sympify(c) for a, c in integrand.items() if a != CONSTANT]
+    if not scales or CONSTANT in integrand:
+        return []
+    out = []
+    shown = display_form(model, LinearForm.atom(atom))
+    power = canon.with_measure(LinearForm.atom(LogExpectation(atom.inner, atom.integrand)), list(atom.measure))
+    for s in (scales[0], -scales[0]):
+        if s in (0, 1):
+            continue
+        base = {a: sympy.cancel(sympy.together(c / s)) for a, c in integrand.items()}
+        if any(not c.is_Rational for c in base.values()):
+            continue
+        inner = canon.log_expectation_form(list(atom.inner), LinearForm(base))
+        base_form = canon.with_measure(inner, list(atom.measure)).scale(s)
+        if nonnegative(s, model) and nonnegative(1 - s, model):
+            text = f"power-mean gap ({sympy.sstr(s)} in [0, 1]) of {shown}"
+            out.append((text, text, base_form - power))
+        elif nonnegative(s - 1, model) or nonnegative(-s, model):
+            text = f"power-mean gap ({sympy.sstr(s)} outside (0, 1)) of {shown}"
+            out.append((text, text, power - base_form))
     return out
 
 
@@ -153,41 +186,106 @@ def _names(model: Model, atoms: frozenset) -> list[str]:
     return names
 
 
-def nonnegative(expr, model: Model) -> bool:
-    """Whether a coefficient expression is >= 0 for every value of its symbols in their declared ranges."""
-    expr = sympy.expand(sympy.sympify(expr))
+def _sign_definite(poly_expr, symbols, model: Model) -> str | None:
+    """``"nonnegative"``, ``"nonpositive"`` or None: the sign of a polynomial over the declared ranges.
+
+    Each symbol is written through a non-negative offset ``t`` that covers its range: ``s = low + t`` or
+    ``s = high - t`` for a one-sided range, ``s = (low + high t) / (1 + t)`` for a two-sided one (the map sends
+    ``[0, inf)`` onto ``[low, high)``, and continuity covers ``high``). The numerator of the result is a polynomial in
+    the offsets and its denominator a product of positive factors ``(1 + t)^k``; if every coefficient of the numerator
+    has the same sign, so has the polynomial on the whole range. A sufficient condition: None means "not shown",
+    never a wrong sign.
+    """
+    expr = sympy.expand(poly_expr)
     if expr.is_number:
-        return bool(expr >= 0)
-    symbols = sorted(expr.free_symbols, key=str)
-    ranges = model.coefficient_ranges
-    if any(str(s) not in ranges for s in symbols):
-        return False
-    poly = sympy.Poly(expr, *symbols)
-    if poly.total_degree() <= 1:
-        total = poly.coeff_monomial(1)
-        for s in symbols:
-            c = poly.coeff_monomial(s)
-            r = ranges[str(s)]
-            if c > 0:
-                if r.low is None:
-                    return False
-                total += c * r.low
-            elif c < 0:
-                if r.high is None:
-                    return False
-                total += c * r.high
-        return bool(total >= 0)
-    substituted = expr
+        return "nonnegative" if expr >= 0 else "nonpositive"
+    substitution, offsets = {}, []
     for s in symbols:
-        r = ranges[str(s)]
+        r = model.coefficient_ranges.get(str(s))
+        if r is None:
+            return None
         t = sympy.Symbol(f"_{s}_offset", nonnegative=True)
-        if r.low is not None:
-            substituted = substituted.subs(s, r.low + t)
+        if r.low is not None and r.high is not None:
+            substitution[s] = (sympy.nsimplify(r.low) + sympy.nsimplify(r.high) * t) / (1 + t)
+        elif r.low is not None:
+            substitution[s] = sympy.nsimplify(r.low) + t
         elif r.high is not None:
-            substituted = substituted.subs(s, r.high - t)
+            substitution[s] = sympy.nsimplify(r.high) - t
         else:
+            return None
+        offsets.append(t)
+    numerator, denominator = sympy.fraction(sympy.together(expr.subs(substitution)))
+    try:
+        num_poly = sympy.Poly(sympy.expand(numerator), *offsets)
+        den_poly = sympy.Poly(sympy.expand(denominator), *offsets)
+    except sympy.PolynomialError:
+        return None
+    den_coefficients = [sympy.nsimplify(c) for c in den_poly.coeffs()]
+    if any(not c.is_number for c in den_coefficients) or not all(c > 0 for c in den_coefficients):
+        return None
+    coefficients = [sympy.nsimplify(c) for c in num_poly.coeffs()]
+    if any(not c.is_number for c in coefficients):
+        return None
+    if all(c >= 0 for c in coefficients):
+        return "nonnegative"
+    if all(c <= 0 for c in coefficients):
+        return "nonpositive"
+    return None
+
+
+def _never_zero(poly_expr, symbols, model: Model) -> bool:
+    """Whether a polynomial is non-zero on the whole declared range (used for denominators)."""
+    expr = sympy.expand(poly_expr)
+    if expr.is_number:
+        return expr != 0
+    # strictly positive: non-negative with a positive value at the range's corner and ... keep it simple and sound:
+    # a polynomial of degree 1 in one symbol is zero only at its root; check the root is outside the range.
+    free = sorted(expr.free_symbols, key=str)
+    if len(free) != 1:
+        return False
+    s = free[0]
+    r = model.coefficient_ranges.get(str(s))
+    if r is None:
+        return False
+    try:
+        poly = sympy.Poly(expr, s)
+    except sympy.PolynomialError:
+        return False
+    if poly.degree() != 1:
+        return False
+    root = -poly.coeff_monomial(1) / poly.coeff_monomial(s)
+    below = r.low is not None and (root < r.low or (root == r.low and r.low_open))
+    above = r.high is not None and (root > r.high or (root == r.high and r.high_open))
+    return bool(below or above)
+
+
+def nonnegative(expr, model: Model) -> bool:
+    """Whether a coefficient expression is >= 0 for every value of its symbols in their declared ranges.
+
+    Handles polynomials and quotients of polynomials (``1/(1 - alpha)`` for ``0 < alpha < 1``): the numerator and the
+    denominator must each have a definite sign and the denominator must not vanish on the range. Anything else is
+    reported as not shown (False): sound, possibly incomplete.
+    """
+    expr = sympy.sympify(expr)
+    if expr.is_number:
+        value = sympy.nsimplify(expr)
+        return bool(value.is_nonnegative)
+    symbols = sorted(expr.free_symbols, key=str)
+    if any(str(s) not in model.coefficient_ranges for s in symbols):
+        return False
+    numerator, denominator = sympy.fraction(sympy.cancel(sympy.together(expr)))
+    num_sign = _sign_definite(numerator, symbols, model)
+    if num_sign is None:
+        return False
+    if denominator.is_number:
+        den_sign = "nonnegative" if denominator > 0 else "nonpositive"
+    else:
+        if not _never_zero(denominator, symbols, model):
             return False
-    return bool(sympy.expand(substituted).is_nonnegative)
+        den_sign = _sign_definite(denominator, symbols, model)
+        if den_sign is None:
+            return False
+    return num_sign == den_sign or sympy.expand(numerator) == 0
 
 
 @dataclass
@@ -207,40 +305,58 @@ class Certificate:
         return " + ".join(parts) if parts else "0"
 
 
+def _exact_matrix(atoms: list, candidates: list[Candidate]) -> list[list]:
+    """The candidates' canonical forms as exact columns (SymPy coefficients; one column per candidate, then the
+    non-negative constant slack)."""
+    index = {a: i for i, a in enumerate(atoms)}
+    matrix = [[sympy.Integer(0)] * (len(candidates) + 1) for _ in atoms]
+    for j, cand in enumerate(candidates):
+        for atom, c in cand.form.terms.items():
+            matrix[index[atom]][j] = sympy.sympify(c)
+    if CONSTANT in index:
+        matrix[index[CONSTANT]][len(candidates)] = sympy.Integer(1)
+    return matrix
+
+
+def _numeric(matrix: list[list], values: dict) -> np.ndarray:
+    return np.array([[float(sympy.sympify(c).subs(values)) for c in row] for row in matrix], dtype=float)
+
+
 def find_certificate(difference: LinearForm, canon: Canonicalizer, seed: int = 0) -> Certificate | tuple[None, int]:
-    """A non-negative combination of candidates equal to ``difference``, or ``(None, number_tried)``."""
+    """A non-negative combination of candidates equal to ``difference``, or ``(None, number_tried)``.
+
+    The linear program only proposes a support (which candidates to use); the coefficients are then solved exactly
+    with SymPy, the identity is checked exactly, and each coefficient is shown non-negative over the declared ranges.
+    Nothing numeric is trusted: a rounding error can lose a certificate, never create one.
+    """
     candidates = candidates_for(difference, canon)
     atoms = list(difference.terms)
     for cand in candidates:
         for atom in cand.form.terms:
             if atom not in atoms:
                 atoms.append(atom)
-    index = {a: i for i, a in enumerate(atoms)}
     model = canon.model
-    columns = np.zeros((len(atoms), len(candidates) + 1))
-    for j, cand in enumerate(candidates):
-        for atom, c in cand.form.terms.items():
-            columns[index[atom], j] = float(c)
-    constant_column = len(candidates)
-    if CONSTANT in index:
-        columns[index[CONSTANT], constant_column] = 1.0  # a non-negative constant slack
-    symbols = sorted(set().union(*[sympy.sympify(c).free_symbols for c in difference.terms.values()]), key=str)
-    affine = _affine_certificate(difference, atoms, columns, candidates, model, symbols)
-    if affine is not None:
-        affine.candidates_tried = len(candidates)
-        return affine
+    exact = _exact_matrix(atoms, candidates)
+    symbols = sorted(set().union(*[sympy.sympify(c).free_symbols for c in difference.terms.values()],
+                                 *[sympy.sympify(c).free_symbols for row in exact for c in row]), key=str)
+    if any(str(s) not in model.coefficient_ranges for s in symbols):
+        return None, len(candidates)
+    if not any(sympy.sympify(c).free_symbols for row in exact for c in row):
+        columns = _numeric(exact, {})
+        affine = _affine_certificate(difference, atoms, exact, columns, candidates, model, symbols)
+        if affine is not None:
+            affine.candidates_tried = len(candidates)
+            return affine
     rng = np.random.default_rng(seed)
     tried_supports = set()
     # Different vertices of the LP (random costs, random points of the coefficient ranges) give different supports;
     # the first whose exact solution is non-negative over the whole declared range wins.
     for attempt in range(12):
-        values = {}
-        for s in symbols:
-            r = model.coefficient_ranges.get(str(s))
-            if r is None:
-                return None, len(candidates)
-            values[s] = to_range(rng.normal(0.0, 1.5), r)
+        values = {s: to_range(rng.normal(0.0, 1.5), model.coefficient_ranges[str(s)]) for s in symbols}
+        columns = _numeric(exact, values)
         target = np.array([float(sympy.sympify(difference.terms.get(a, 0)).subs(values)) for a in atoms])
+        if not np.all(np.isfinite(columns)) or not np.all(np.isfinite(target)):
+            continue
         if not len(candidates) and not np.allclose(target, 0):
             return None, 0
         costs = np.ones(columns.shape[1]) if attempt == 0 else rng.uniform(0.2, 2.0, size=columns.shape[1])
@@ -251,23 +367,24 @@ def find_certificate(difference: LinearForm, canon: Canonicalizer, seed: int = 0
         if support in tried_supports:
             continue
         tried_supports.add(support)
-        certificate = _exact(difference, atoms, columns, support, candidates, model)
+        certificate = _exact(difference, atoms, exact, support, candidates, model)
         if certificate is not None:
             certificate.candidates_tried = len(candidates)
             return certificate
     return None, len(candidates)
 
 
-def _nonnegative_solution(columns: np.ndarray, vector: list) -> dict | None:
-    """An exact non-negative solution ``c`` of ``columns @ c = vector`` (rational ``vector``), or None."""
+def _nonnegative_solution(exact, columns: np.ndarray, vector: list) -> dict | None:
+    """An exact non-negative solution ``c`` of ``exact @ c = vector`` (rational entries), or None: the LP proposes
+    the support, SymPy solves it exactly."""
     target = np.array([float(v) for v in vector])
-    if np.allclose(target, 0.0):
+    if np.allclose(target, 0.0) and all(v == 0 for v in vector):
         return {}
     result = linprog(np.ones(columns.shape[1]), A_eq=columns, b_eq=target, bounds=(0, None), method="highs")
     if not result.success:
         return None
     support = [j for j in range(columns.shape[1]) if result.x[j] > 1e-9]
-    matrix = sympy.Matrix([[sympy.Integer(int(round(columns[i, j]))) for j in support] for i in range(columns.shape[0])])
+    matrix = sympy.Matrix([[exact[i][j] for j in support] for i in range(len(exact))])
     try:
         solution, params = matrix.gauss_jordan_solve(sympy.Matrix(vector))
     except ValueError:
@@ -279,13 +396,13 @@ def _nonnegative_solution(columns: np.ndarray, vector: list) -> dict | None:
     return {j: v for j, v in zip(support, solution) if v != 0}
 
 
-def _affine_certificate(difference, atoms, columns, candidates, model, symbols) -> Certificate | None:
-    """Certificate for coefficients affine in symbols with one-sided ranges.
+def _affine_certificate(difference, atoms, exact, columns, candidates, model, symbols) -> Certificate | None:
+    """Certificate for a difference affine in coefficient symbols with one-sided ranges, candidates free of them.
 
     With ``s = low + t`` (or ``high - t``), ``t >= 0``, the difference is ``d0 + sum_k t_k d_k``. Non-negative exact
     solutions ``c0`` of ``K c = d0`` and ``c_k`` of ``K c = d_k`` give ``c0 + sum_k t_k c_k``, non-negative for every
-    ``t >= 0``: a certificate valid over the whole declared range. (A two-sided range is treated as its lower side,
-    which is sound and may miss a certificate.)
+    ``t >= 0``: a certificate valid over the whole declared range (a two-sided range is treated as its lower side,
+    which is sound and may miss a certificate). The result is checked again exactly by :func:`_exact_from`.
     """
     offsets, substitution = [], {}
     for s in symbols:
@@ -305,12 +422,15 @@ def _affine_certificate(difference, atoms, columns, candidates, model, symbols) 
     components = [[] for _ in range(len(ts) + 1)]
     for atom in atoms:
         expr = sympy.expand(sympy.sympify(difference.terms.get(atom, 0)).subs(substitution))
-        poly = sympy.Poly(expr, *ts) if ts else None
-        if poly is not None and poly.total_degree() > 1:
-            return None
-        if poly is None:
+        if not ts:
             components[0].append(sympy.nsimplify(expr))
             continue
+        try:
+            poly = sympy.Poly(expr, *ts)
+        except sympy.PolynomialError:
+            return None
+        if poly.total_degree() > 1:
+            return None
         components[0].append(poly.coeff_monomial(1))
         for k, t in enumerate(ts):
             components[k + 1].append(poly.coeff_monomial(t))
@@ -318,24 +438,24 @@ def _affine_certificate(difference, atoms, columns, candidates, model, symbols) 
     for k, vector in enumerate(components):
         if any(not sympy.sympify(v).is_Rational for v in vector):
             return None
-        solution = _nonnegative_solution(columns, vector)
+        solution = _nonnegative_solution(exact, columns, vector)
         if solution is None:
             return None
         scale = 1 if k == 0 else offsets[k - 1][1]
         for j, v in solution.items():
             coefficients[j] = coefficients.get(j, 0) + v * scale
-    return _exact_from(difference, atoms, columns, coefficients, candidates, model)
+    return _exact_from(difference, atoms, exact, coefficients, candidates, model)
 
 
-def _exact_from(difference, atoms, columns, coefficients, candidates, model) -> Certificate | None:
+def _exact_from(difference, atoms, exact, coefficients, candidates, model) -> Certificate | None:
     """Check ``sum_j c_j column_j == difference`` exactly and every ``c_j >= 0`` over the ranges."""
     for i, atom in enumerate(atoms):
-        total = sum((sympy.Integer(int(round(columns[i, j]))) * c for j, c in coefficients.items()), sympy.Integer(0))
-        if sympy.expand(total - sympy.sympify(difference.terms.get(atom, 0))) != 0:
+        total = sum((exact[i][j] * c for j, c in coefficients.items()), sympy.Integer(0))
+        if sympy.cancel(sympy.together(total - sympy.sympify(difference.terms.get(atom, 0)))) != 0:
             return None
     terms = []
     for j, c in sorted(coefficients.items()):
-        c = sympy.factor(sympy.expand(c))
+        c = sympy.factor(sympy.cancel(sympy.together(c)))
         if c == 0:
             continue
         if not nonnegative(c, model):
@@ -344,14 +464,16 @@ def _exact_from(difference, atoms, columns, coefficients, candidates, model) -> 
             terms.append((c, Candidate("1", "1", LinearForm.atom(CONSTANT))))
         else:
             terms.append((c, candidates[j]))
+    if not terms:
+        return None
     return Certificate(terms, 0)
 
 
-def _exact(difference, atoms, columns, support, candidates, model) -> Certificate | None:
+def _exact(difference, atoms, exact, support, candidates, model) -> Certificate | None:
     """Solve the support's columns exactly for the difference (free parameters at 0), then check the result."""
     if not support:
         return None
-    matrix = sympy.Matrix([[sympy.Integer(int(round(columns[i, j]))) for j in support] for i in range(len(atoms))])
+    matrix = sympy.Matrix([[exact[i][j] for j in support] for i in range(len(atoms))])
     rhs = sympy.Matrix([sympy.sympify(difference.terms.get(a, 0)) for a in atoms])
     try:
         solution, params = matrix.gauss_jordan_solve(rhs)
@@ -359,7 +481,7 @@ def _exact(difference, atoms, columns, support, candidates, model) -> Certificat
         return None
     if params.shape[0]:
         solution = solution.subs({p: 0 for p in params})
-    return _exact_from(difference, atoms, columns, dict(zip(support, solution)), candidates, model)
+    return _exact_from(difference, atoms, exact, dict(zip(support, solution)), candidates, model)
 
 
 __all__ = ["Candidate", "Certificate", "candidates_for", "find_certificate", "nonnegative", "LogFactor", "LogMarginal"]

@@ -218,6 +218,8 @@ class Checker:
 
     def check_step(self, model: Model, step: Step, index: int = 1) -> StepResult:
         start = time.perf_counter()
+        # parameter versions the step names (p_theta_old): copies of the model at other, fixed parameter values
+        model = model.with_versions(model.versions_in(step.lhs) + model.versions_in(step.rhs))
         model.validate(step.lhs)
         model.validate(step.rhs)
         working_model = model
@@ -267,6 +269,9 @@ class Checker:
                 return "lhs - rhs = 0 (identity)", rules, None
             return None, rules, "the two sides do not reduce to the same canonical form"
         if step.relation == "= const":
+            if not model.has_parameters():
+                return None, rules, ("'= const' is vacuous here: the model declares no parametric factor (mark them "
+                                     "with their parameter subscript, e.g. p_theta(x|z))")
             parametric = [a for a in difference.terms if _depends_on_parameters(model, a)]
             if not parametric:
                 constant = display_form(model, difference)

@@ -27,15 +27,15 @@ def display_density(model: Model, r: Resolved | MeasureFactor) -> Density:
         family, _, rest = block.label.partition("(")
         name, _, subscript = family.partition("_")
         return Density(name, _group_names(model, r.targets), _group_names(model, r.given), (subscript,) if subscript else ())
-    family = r.family
-    if family == "q" and (set(r.targets) | set(r.given)) <= model.observed_atoms:
+    family, _, version = r.family.partition("@")
+    if family == "q" and not version and (set(r.targets) | set(r.given)) <= model.observed_atoms:
         family = "p_D"
     given = set(r.given)
     if family == "p":  # show the inputs this density actually depends on (p densities condition on them implicitly)
         graph = model.p_graph
         given |= {i for i in graph.inputs
                   if not graph.d_separated(r.targets, {i}, set(r.given), condition_on_inputs=False)}
-    return Density(family, _group_names(model, r.targets), _group_names(model, given))
+    return Density(family, _group_names(model, r.targets), _group_names(model, given), (version,) if version else ())
 
 
 def _measure_text(model: Model, measure, latex: bool) -> str:
@@ -50,10 +50,12 @@ def display_atom(model: Model, atom, latex: bool = False) -> str:
         return "1"
     if isinstance(atom, LogFactor):
         graph = model.graphs[atom.family]
+        base, _, version = atom.family.partition("@")
         d = display_density(model, Resolved(atom.family, frozenset(atom.block.targets),
-                                            frozenset(atom.block.given) - (graph.inputs if atom.family != "p" else frozenset())))
-        if atom.family == "p":
-            d = Density("p", _group_names(model, atom.block.targets), _group_names(model, atom.block.given))
+                                            frozenset(atom.block.given) - (graph.inputs if base != "p" else frozenset())))
+        if base == "p":
+            d = Density("p", _group_names(model, atom.block.targets), _group_names(model, atom.block.given),
+                        (version,) if version else ())
         inner = (r"\log " + sympy.latex(d)) if latex else f"log {sympy.sstr(d)}"
     elif isinstance(atom, LogMarginal):
         d = display_density(model, Resolved(atom.family, atom.nodes, frozenset()))

@@ -157,14 +157,28 @@ class Expectation(Expr):
 
 
 def measure_densities(measure: Expr) -> list[Density]:
-    """The densities of an expectation's measure, outermost first; ``[]`` if it is not a product of densities."""
+    """The densities of an expectation's measure, outermost first; ``[]`` if it is not a product of densities.
+
+    A product measure is a set of factors: whatever the written order, a density comes after every density whose
+    targets it is conditioned on (``q(z|x) p_D(x)`` is ``p_D(x)``, then ``q(z|x)``); ties keep the written order. A
+    measure whose factors condition on each other in a cycle raises ``ValueError``.
+    """
     if isinstance(measure, Density):
         return [measure]
-    if isinstance(measure, Mul):
-        factors = list(measure.args)
-        if all(isinstance(f, Density) for f in factors):
-            return factors
-    return []
+    if not isinstance(measure, Mul) or not all(isinstance(f, Density) for f in measure.args):
+        return []
+    remaining = list(measure.args)
+    ordered: list[Density] = []
+    while remaining:
+        for candidate in remaining:
+            needs = set(candidate.given)
+            if not any(needs & set(other.targets) for other in remaining if other is not candidate):
+                break
+        else:
+            raise ValueError(f"expectation measure {measure}: its densities condition on each other in a cycle")
+        ordered.append(candidate)
+        remaining.remove(candidate)
+    return ordered
 
 
 class KL(Expr):

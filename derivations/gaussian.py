@@ -18,7 +18,8 @@ import numpy as np
 import sympy
 
 from .expressions import Density, Entropy, Expectation, KL, MutualInformation, TotalCorrelation, measure_densities
-from .model import Model
+from .model import Block, Model
+from .numeric import unique_blocks
 
 
 class GaussianUnsupported(ValueError):
@@ -57,34 +58,31 @@ class GaussianInstance:
         self.index = {a: i for i, a in enumerate(model.atoms)}
         self.n = len(model.atoms)
         self.coefficients = coefficients
-        self.parameters: dict[tuple[str, int], list] = {}
+        self.parameters: dict[Block, list] = {}
         position = 0
-        for family, graph in model.graphs.items():
-            for k, block in enumerate(graph.blocks):
-                rows = []
-                earlier: list[str] = []
-                for t in block.targets:
-                    parents = list(block.given) + earlier
-                    weights = np.asarray(vector[position : position + len(parents)], dtype=float)
-                    bias, log_sigma = vector[position + len(parents)], vector[position + len(parents) + 1]
-                    position += len(parents) + 2
-                    rows.append((t, parents, weights, float(bias), float(np.exp(np.clip(log_sigma, -6.0, 6.0)))))
-                    earlier.append(t)
-                self.parameters[(family, k)] = rows
+        for block in unique_blocks(model):
+            rows = []
+            earlier: list[str] = []
+            for t in block.targets:
+                parents = list(block.given) + earlier
+                weights = np.asarray(vector[position : position + len(parents)], dtype=float)
+                bias, log_sigma = vector[position + len(parents)], vector[position + len(parents) + 1]
+                position += len(parents) + 2
+                rows.append((t, parents, weights, float(bias), float(np.exp(np.clip(log_sigma, -6.0, 6.0)))))
+                earlier.append(t)
+            self.parameters[block] = rows
         self._joint: dict[str, tuple] = {}
 
     @staticmethod
     def dimension(model: Model) -> int:
-        return sum(len(block.given) + i + 2 for graph in model.graphs.values() for block in graph.blocks
-                   for i in range(len(block.targets)))
+        return sum(len(block.given) + i + 2 for block in unique_blocks(model) for i in range(len(block.targets)))
 
     @staticmethod
     def parametric_mask(model: Model) -> np.ndarray:
         mask = []
-        for graph in model.graphs.values():
-            for block in graph.blocks:
-                for i in range(len(block.targets)):
-                    mask.extend([block.parametric] * (len(block.given) + i + 2))
+        for block in unique_blocks(model):
+            for i in range(len(block.targets)):
+                mask.extend([block.parametric] * (len(block.given) + i + 2))
         return np.asarray(mask, dtype=bool)
 
     def joint(self, family: str):
@@ -98,7 +96,7 @@ class GaussianInstance:
         L, M, c = np.zeros((self.n, m)), np.zeros((self.n, self.n)), np.zeros(self.n)
         for i in graph.inputs:
             M[self.index[i], self.index[i]] = 1.0
-        rows = {t: row for k, _ in enumerate(graph.blocks) for row in self.parameters[(family, k)] for t in [row[0]]}
+        rows = {row[0]: row for block in graph.blocks for row in self.parameters[block]}
         done = set(graph.inputs)
         while len(done) < len(done | set(order)):
             for t in order:
@@ -139,11 +137,10 @@ class GaussianInstance:
         lines = ["linear-Gaussian instance (each variable = weights . parents + bias + sigma * standard normal):"]
         if self.coefficients:
             lines.append("coefficients: " + ", ".join(f"{k} = {v:.4g}" for k, v in self.coefficients.items()))
-        for family, graph in self.model.graphs.items():
-            for k, block in enumerate(graph.blocks):
-                for t, parents, weights, bias, sigma in self.parameters[(family, k)]:
-                    terms = " + ".join(f"{w:.3f} {p}" for p, w in zip(parents, weights))
-                    lines.append(f"  [{block.label}] {t} = {terms + ' + ' if terms else ''}{bias:.3f} + {sigma:.3f} eps")
+        for block in unique_blocks(self.model):
+            for t, parents, weights, bias, sigma in self.parameters[block]:
+                terms = " + ".join(f"{w:.3f} {p}" for p, w in zip(parents, weights))
+                lines.append(f"  [{block.label}] {t} = {terms + ' + ' if terms else ''}{bias:.3f} + {sigma:.3f} eps")
         return "\n".join(lines)
 
 

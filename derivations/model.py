@@ -40,17 +40,28 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Block:
-    """One declared factor ``F(targets | given)`` of a family's joint, over atomic variables."""
+    """One declared factor ``F(targets | given)`` of a family's joint, over atomic variables.
+
+    ``subscript`` is the declared parameter set (``"theta"`` for ``p_theta(x|z)``, ``""`` for none). A block of a
+    parameter version (``theta_old``) is a copy of a ``theta`` block at other, fixed values: ``version`` names it.
+    """
 
     family: str
     targets: tuple[str, ...]
     given: tuple[str, ...]
-    parametric: bool
+    subscript: str
     label: str  # as declared, for reports
+    version: str = ""
 
     @property
     def variables(self) -> frozenset[str]:
         return frozenset(self.targets) | frozenset(self.given)
+
+    @property
+    def parametric(self) -> bool:
+        """Whether the block changes with the model's parameters (what ``= const`` is about); a version's copy is a
+        fixed value, not a parameter."""
+        return bool(self.subscript) and not self.version
 
 
 @dataclass(frozen=True)
@@ -191,32 +202,56 @@ class FamilyGraph:
 
 @dataclass(frozen=True)
 class CoefficientRange:
-    """The declared range of a coefficient symbol: ``low <= value <= high`` (None for unbounded)."""
+    """The declared range of a coefficient symbol: ``low <= value <= high`` (None for unbounded); an open end
+    (``0 < alpha``) excludes the bound itself, which matters where a coefficient divides (``1/(1 - alpha)``)."""
 
     low: float | None = None
     high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
 
     def contains(self, value: float) -> bool:
-        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
 
     def describe(self, name: str) -> str:
+        lower = "<" if self.low_open else "<="
+        upper = "<" if self.high_open else "<="
         if self.low is not None and self.high is not None:
-            return f"{self.low} <= {name} <= {self.high}"
+            return f"{self.low} {lower} {name} {upper} {self.high}"
         if self.low is not None:
-            return f"{name} >= {self.low}"
+            return f"{name} {'>' if self.low_open else '>='} {self.low}"
         if self.high is not None:
-            return f"{name} <= {self.high}"
+            return f"{name} {upper} {self.high}"
         return f"{name} real"
 
 
+def coefficient_range(spec) -> CoefficientRange:
+    """A range from ``(low, high)`` (closed ends), ``(low, high, low_open, high_open)`` or a CoefficientRange."""
+    if isinstance(spec, CoefficientRange):
+        return spec
+    spec = tuple(spec)
+    if len(spec) not in (2, 4):
+        raise ModelError(f"coefficient range {spec!r}: expected (low, high) or (low, high, low_open, high_open)")
+    low, high = spec[0], spec[1]
+    if low is not None and high is not None and (low > high or (low == high and len(spec) == 4 and any(spec[2:]))):
+        raise ModelError(f"coefficient range {spec!r}: the range is empty (low {low} is above high {high})")
+    return CoefficientRange(*spec)
+
+
 _FACTOR_TEMPLATE = re.compile(r"^\s*prod_(\w+)\s+(.*)$")
+#: A parameter version: a declared parameter set with a decoration (``theta_old``, ``theta'``, ``theta_0``,
+#: ``theta_t``): the same model at other, fixed parameter values (docs/semantics.md, section 3).
+_VERSION = re.compile(r"^(?P<base>.+?)(?P<decoration>_(old|new|prev|star|t|k|i|n|\d+)|'+)$")
 
 
 @dataclass
 class Model:
     """A declared model. See the module docstring; ``generative``/``inference`` entries are density notation strings
-    (``"p_theta(x|z)"``; a subscript marks the factor as parametric) or ``"prod_j p(z_j)"`` for one factor per
-    component of a vector variable ``z``."""
+    (``"p_theta(x|z)"``; a subscript marks the factor as parametric, with that parameter set) or ``"prod_j p(z_j)"``
+    for one factor per component of a vector variable ``z``. ``versions`` lists parameter versions
+    (``"theta_old"``) whose copies of the model the derivation uses; :meth:`with_versions` adds them."""
 
     name: str
     observed: Sequence[str]
@@ -226,12 +261,14 @@ class Model:
     data: str | None = None
     vectors: Mapping[str, int] = field(default_factory=dict)
     auxiliary: Sequence[str] = ()
-    coefficients: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    coefficients: Mapping[str, tuple] = field(default_factory=dict)
     description: str = ""
+    versions: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.observed = list(self.observed)
         self.latent = list(self.latent)
+        self.versions = tuple(dict.fromkeys(self.versions))
         groups = self.observed + self.latent
         if len(set(groups)) != len(groups):
             raise ModelError(f"model {self.name}: a variable is declared twice in {groups}")
@@ -250,7 +287,7 @@ class Model:
         self.atom_to_group = {a: g for g, atoms in self.components.items() for a in atoms}
         self.atoms: tuple[str, ...] = tuple(a for g in groups for a in self.components[g])
         self.observed_atoms = frozenset(a for g in self.observed for a in self.components[g])
-        self.coefficient_ranges = {k: CoefficientRange(*v) for k, v in self.coefficients.items()}
+        self.coefficient_ranges = {k: coefficient_range(v) for k, v in self.coefficients.items()}
         self.coefficient_symbols = {k: sympy.Symbol(k, real=True) for k in self.coefficients}
 
         generative_blocks = [self._block("p", spec) for spec in self._expand(self.generative)]
@@ -279,7 +316,7 @@ class Model:
         else:
             data_targets = tuple(a for a in self.atoms if a in self.observed_atoms)
         self.data_atoms = frozenset(data_targets)
-        data_block = Block("q", data_targets, (), False, "p_D(" + ", ".join(data_targets) + ")")
+        data_block = Block("q", data_targets, (), "", "p_D(" + ", ".join(data_targets) + ")")
         inference_blocks = [self._block("q", spec) for spec in self._expand(self.inference)]
         for b in inference_blocks:
             observed_targets = set(b.targets) & self.observed_atoms
@@ -299,13 +336,23 @@ class Model:
         self.auxiliary_blocks: dict[str, Block] = {}
         for spec in self.auxiliary:
             d = density(spec)
+            if d.family in ("p_D",):
+                raise ModelError(f"model {self.name}: auxiliary density {spec!r} cannot be the data distribution")
             key = self._auxiliary_key(d)
             block = Block(key, tuple(sorted(self._atoms_of(d.targets, d))), tuple(sorted(self._atoms_of(d.given, d))),
-                          bool(d.subscript) or d.family == "r", str(d))
+                          self._subscript_text(d), str(d))
             self.auxiliary_blocks[key] = block
         self.graphs: dict[str, FamilyGraph] = {"p": self.p_graph, "q": self.q_graph}
         for key, block in self.auxiliary_blocks.items():
             self.graphs[key] = FamilyGraph(key, [block], block.given)
+        #: the parameter sets of the p and q joints (the subscripts of their declared factors)
+        self.parameter_sets: dict[str, frozenset[str]] = {
+            family: frozenset(b.subscript for b in self.graphs[family].blocks if b.subscript) for family in ("p", "q")
+        }
+        #: version name -> {family: version family key}
+        self.version_families: dict[str, dict[str, str]] = {}
+        for version in self.versions:
+            self._add_version(version)
 
     # ----------------------------------------------------------------------------------------------- declaration
     def _expand(self, specs: Sequence[str]) -> list[str]:
@@ -325,13 +372,18 @@ class Model:
                 out.append(re.sub(rf"\b{name}_{index}\b", atom, template))
         return out
 
+    @staticmethod
+    def _subscript_text(d: Density) -> str:
+        return ",".join(str(s) for s in d.subscript)
+
     def _block(self, family: str, spec: str) -> Block:
         d = density(spec)
         if d.family != family:
             raise ModelError(f"model {self.name}: factor {spec!r} must be a '{family}' density")
+        subscript = self._subscript_text(d)
         targets = tuple(a for a in self.atoms if a in self._atoms_of(d.targets, d))
         given = tuple(a for a in self.atoms if a in self._atoms_of(d.given, d))
-        return Block(family, targets, given, bool(d.subscript), str(d))
+        return Block(family, targets, given, subscript, str(d))
 
     def _atoms_of(self, names: Iterable, term) -> frozenset[str]:
         atoms: set[str] = set()
@@ -351,25 +403,156 @@ class Model:
         sub = "_" + ",".join(str(s) for s in d.subscript) if d.subscript else ""
         return f"{d.family}{sub}[{','.join(map(str, d.targets))}|{','.join(map(str, d.given))}]"
 
+    # ----------------------------------------------------------------------------------------------- parameters
+    def _names_parameter_set(self, family: str, subscript: str) -> bool:
+        """Whether ``subscript`` names a declared parameter set of ``family``: exactly, or as the common prefix of a
+        group (``phi`` for ``phi_x``, ``phi_y``)."""
+        declared = self.parameter_sets.get(family, frozenset())
+        parts = [part.strip() for part in subscript.split(",")]  # p_{theta,gamma}: the union of two sets
+        return all(part in declared or any(s.startswith(part + "_") for s in declared) for part in parts)
+
+    def _version_base(self, family: str, subscript: str) -> str | None:
+        """The declared parameter set that ``subscript`` is a version of (``theta`` for ``theta_old``), or None."""
+        m = _VERSION.match(subscript)
+        while m:
+            base = m.group("base")
+            if self._names_parameter_set(family, base):
+                return base
+            m = _VERSION.match(base)
+        return None
+
+    def versions_of(self, subscript: str) -> list[str]:
+        """The families (``p``, ``q``) of which ``subscript`` is a parameter version."""
+        if any(self._names_parameter_set(f, subscript) for f in ("p", "q")):
+            return []
+        return [f for f in ("p", "q") if self._version_base(f, subscript) is not None]
+
+    def _add_version(self, version: str) -> None:
+        families = self.versions_of(version)
+        if not families:
+            declared = ", ".join(sorted(self.parameter_sets["p"] | self.parameter_sets["q"])) or "none"
+            raise ModelError(f"model {self.name}: '{version}' is not a version of a declared parameter set "
+                             f"(declared: {declared}); a version is a declared set with _old, _new, _prev, _t, _0.. or '")
+        self.version_families[version] = {}
+        for family in families:
+            base = self._version_base(family, version)
+            graph = self.graphs[family]
+            blocks = []
+            for block in graph.blocks:
+                if block.subscript == base or block.subscript.startswith(base + "_"):
+                    label = block.label.replace(f"{family}_{block.subscript}(", f"{family}_{version}(", 1)
+                    blocks.append(Block(f"{family}@{version}", block.targets, block.given, block.subscript, label, version))
+                else:
+                    blocks.append(block)  # shared with the current model: the same factor
+            key = f"{family}@{version}"
+            self.graphs[key] = FamilyGraph(key, blocks, graph.inputs)
+            self.version_families[version][family] = key
+
+    def with_versions(self, versions: Iterable[str]) -> "Model":
+        """This model with the parameter versions ``versions`` added (itself when it has them all)."""
+        wanted = [v for v in versions if v not in self.versions]
+        if not wanted:
+            return self
+        return self._copy(versions=tuple(self.versions) + tuple(wanted))
+
+    def versions_in(self, expr: sympy.Expr) -> list[str]:
+        """The parameter versions that the densities of ``expr`` name (``theta_old`` in ``p_theta_old(z|x)``)."""
+        found = []
+        for d in sympy.preorder_traversal(expr):
+            if isinstance(d, Density) and d.family in ("p", "q") and d.subscript:
+                subscript = self._subscript_text(d)
+                if self._auxiliary_key(d) not in self.auxiliary_blocks and self.versions_of(subscript):
+                    found.append(subscript)
+        return list(dict.fromkeys(found))
+
+    def _copy(self, **changes) -> "Model":
+        kwargs = dict(
+            name=self.name, observed=self.observed, latent=self.latent, generative=self.generative,
+            inference=self.inference, data=self.data, vectors=self.vectors, auxiliary=self.auxiliary,
+            coefficients=self.coefficients, description=self.description, versions=self.versions,
+        )
+        kwargs.update(changes)
+        return Model(**kwargs)
+
     # ----------------------------------------------------------------------------------------------- meaning
     @property
     def inputs(self) -> frozenset[str]:
         return self.p_graph.inputs
 
-    def parametric_families(self) -> dict[str, bool]:
-        return {k: any(b.parametric for b in g.blocks) for k, g in self.graphs.items()}
+    def has_parameters(self) -> bool:
+        """Whether any declared factor is parametric (otherwise "= const" is vacuous)."""
+        return any(b.parametric for g in self.graphs.values() for b in g.blocks)
+
+    def base_family(self, family: str) -> str:
+        """``p`` for the version family ``p@theta_old``; the family itself otherwise."""
+        return family.split("@", 1)[0] if "@" in family else family
+
+    def _family_of(self, d: Density) -> str:
+        """The family key a density term refers to (docs/semantics.md, section 3), or a ModelError naming it."""
+        key = self._auxiliary_key(d)
+        if key in self.auxiliary_blocks:
+            return key
+        if d.family == "p_D":
+            return "q"
+        if d.family not in ("p", "q"):
+            declared = ", ".join(b.label for b in self.auxiliary_blocks.values()) or "none"
+            raise ModelError(f"{d}: auxiliary density not declared in model '{self.name}' (declared auxiliaries: {declared})")
+        which = "generative model p" if d.family == "p" else "inference model q"
+        declared_factors = ", ".join(b.label for b in self.graphs[d.family].blocks
+                                     if not (d.family == "q" and b is self.q_graph.blocks[0]))
+        if not d.subscript:
+            same = [b.label for b in self.auxiliary_blocks.values()
+                    if b.label.split("(", 1)[0].split("_", 1)[0] == d.family
+                    and frozenset(b.targets) == self._atoms_of(d.targets, d)
+                    and frozenset(b.given) == self._atoms_of(d.given, d)]
+            if same:
+                raise ModelError(
+                    f"{d}: ambiguous: it could be the auxiliary density {same[0]} declared in the model or the "
+                    f"{which}'s conditional ({declared_factors}); write {same[0].split('(', 1)[0]}(...) for the "
+                    f"auxiliary density, or the {which}'s subscript")
+            return d.family
+        subscript = self._subscript_text(d)
+        if self._names_parameter_set(d.family, subscript):
+            return d.family
+        base = self._version_base(d.family, subscript)
+        if base is not None:
+            families = self.version_families.get(subscript, {})
+            if d.family not in families:
+                raise ModelError(f"{d}: the parameter version '{subscript}' of '{base}' is not part of this model; "
+                                 f"use Model.with_versions(['{subscript}']) (the checker does this for a step)")
+            return families[d.family]
+        declared_sets = sorted(self.parameter_sets[d.family])
+        if not declared_sets:
+            raise ModelError(
+                f"{d}: the subscript '{subscript}' names parameters, but the {which} declares none (no factor has a "
+                f"subscript: {declared_factors}); mark the parametric factors with their subscript, e.g. "
+                f"{d.family}_{subscript}(...), or write {d.family}(...) here")
+        auxiliaries = ", ".join(b.label for b in self.auxiliary_blocks.values())
+        raise ModelError(
+            f"{d}: the subscript '{subscript}' is not a parameter set of the {which} (declared: "
+            f"{', '.join(declared_sets)}, in {declared_factors})"
+            + (f" nor a declared auxiliary density ({auxiliaries})" if auxiliaries else "")
+            + f"; write {d.family}_{declared_sets[0]}(...), {d.family}(...), a version such as "
+              f"{d.family}_{declared_sets[0]}_old(...), or declare it as an auxiliary density")
+
+    def normalize_family(self, family: str, nodes: Iterable[str]) -> str:
+        """A version family's term that involves no versioned factor is the current model's term."""
+        if "@" not in family:
+            return family
+        graph = self.graphs[family]
+        for v in graph.ancestors(frozenset(nodes) | graph.inputs):
+            block = graph.block_of.get(v)
+            if block is not None and block.version:
+                return family
+        return self.base_family(family)
 
     def resolve(self, d: Density) -> Resolved:
         """The meaning of a density term, with its conditioning set reduced to what the model makes relevant.
         Raises :class:`ModelError` naming the term when the model cannot give it one."""
-        key = self._auxiliary_key(d)
-        if key in self.auxiliary_blocks:
-            block = self.auxiliary_blocks[key]
-            return Resolved(key, frozenset(block.targets), frozenset(block.given))
-        if d.family == "r" or (d.family not in ("p", "q", "p_D")):
-            declared = ", ".join(b.label for b in self.auxiliary_blocks.values()) or "none"
-            raise ModelError(f"{d}: auxiliary density not declared in model '{self.name}' (declared auxiliaries: {declared})")
-        # q_delta(y|z) and the like are resolved above when declared; an undeclared subscripted q is the encoder.
+        family = self._family_of(d)
+        if family in self.auxiliary_blocks:
+            block = self.auxiliary_blocks[family]
+            return Resolved(family, frozenset(block.targets), frozenset(block.given))
         targets = self._atoms_of(d.targets, d)
         given = self._atoms_of(d.given, d)
         if targets & given:
@@ -381,11 +564,8 @@ class Model:
                     f"{d}: p_D is the data distribution over ({', '.join(sorted(self.data_atoms))}); "
                     f"{', '.join(sorted(outside))} is not one of its variables"
                 )
-            family = "q"
-        else:
-            family = d.family
         graph = self.graphs[family]
-        if family == "p":
+        if self.base_family(family) == "p":
             input_targets = targets & graph.inputs
             if input_targets:
                 raise ModelError(
@@ -400,7 +580,8 @@ class Model:
                     f"{', '.join(list(map(str, d.given)) + sorted(missing_inputs))})"
                 )
             given = given | graph.inputs
-        return Resolved(family, targets, graph.minimal_given(targets, given))
+        reduced = graph.minimal_given(targets, given)
+        return Resolved(self.normalize_family(family, targets | reduced), targets, reduced)
 
     def validate(self, expr: sympy.Expr) -> None:
         """Check that every term of ``expr`` has a meaning in this model; raise :class:`ModelError` naming the first
@@ -435,8 +616,6 @@ class Model:
             elif isinstance(node, Expectation):
                 if not measure_densities(node.measure):
                     raise ModelError(f"{node}: the expectation's measure must be a density or a product of densities")
-            elif isinstance(node, sympy.Symbol):
-                pass
         unknown = coefficient_names(expr) - set(self.coefficient_symbols)
         if unknown:
             raise ModelError(
@@ -446,24 +625,41 @@ class Model:
 
     def with_factorization(self, joint: str, factors: Sequence[str]) -> "Model":
         """A copy of the model in which the declared factor ``joint`` is replaced by ``factors`` (an assumption such as
-        ``q(z_l, z_u | x) = q(z_l | x) q(z_u | x)``)."""
+        ``q(z_l, z_u | x) = q(z_l | x) q(z_u | x)``). A new factor written without a subscript inherits the parameter
+        set of the factor it replaces (docs/semantics.md, section 4)."""
         joint_d = density(joint)
+        if joint_d.family not in ("p", "q"):
+            raise ModelError(f"assumption {joint} = {' '.join(factors)}: only a p or q factor can be factorized")
         family = "generative" if joint_d.family == "p" else "inference"
         specs = list(getattr(self, family))
-        matches = [i for i, s in enumerate(specs) if self._same_factor(density(s), joint_d)]
+        matches = [i for i, s in enumerate(specs) if not _FACTOR_TEMPLATE.match(s) and self._same_factor(density(s), joint_d)]
         if not matches:
             raise ModelError(
                 f"assumption {joint} = {' '.join(factors)}: {joint} is not a declared {family} factor of model "
                 f"'{self.name}' (declared: {', '.join(specs)})"
             )
-        specs[matches[0] : matches[0] + 1] = list(factors)
-        kwargs = dict(
-            name=self.name, observed=self.observed, latent=self.latent, generative=self.generative,
-            inference=self.inference, data=self.data, vectors=self.vectors, auxiliary=self.auxiliary,
-            coefficients=self.coefficients, description=self.description,
-        )
-        kwargs[family] = specs
-        return Model(**kwargs)
+        replaced = density(specs[matches[0]])
+        if joint_d.subscript and self._subscript_text(joint_d) != self._subscript_text(replaced):
+            raise ModelError(f"assumption {joint} = {' '.join(factors)}: the model declares {replaced}, with another "
+                             f"subscript than {joint}")
+        inherited = self._subscript_text(replaced)
+        new_specs = []
+        for spec in factors:
+            d = density(spec)
+            if d.family != joint_d.family:
+                raise ModelError(f"assumption {joint} = {' '.join(factors)}: {spec} is not a {joint_d.family} factor")
+            if d.subscript:
+                subscript = self._subscript_text(d)
+                if not self._names_parameter_set(d.family, subscript) and subscript != inherited:
+                    raise ModelError(
+                        f"assumption {joint} = {' '.join(factors)}: {spec} has the subscript '{subscript}', which is "
+                        f"not a parameter set of the model (declared: "
+                        f"{', '.join(sorted(self.parameter_sets[d.family])) or 'none'})")
+                new_specs.append(spec)
+            else:
+                new_specs.append(str(Density(d.family, d.targets, d.given, (inherited,) if inherited else ())))
+        specs[matches[0] : matches[0] + 1] = new_specs
+        return self._copy(**{family: specs})
 
     def _same_factor(self, a: Density, b: Density) -> bool:
         return (a.family == b.family and self._atoms_of(a.targets, a) == self._atoms_of(b.targets, b)
@@ -475,6 +671,8 @@ class Model:
         lines.append("  q: " + " ".join(b.label for b in self.q_graph.blocks))
         if self.auxiliary_blocks:
             lines.append("  auxiliary: " + " ".join(b.label for b in self.auxiliary_blocks.values()))
+        if self.versions:
+            lines.append("  parameter versions: " + ", ".join(self.versions))
         if self.coefficient_ranges:
             lines.append("  coefficients: " + ", ".join(r.describe(k) for k, r in self.coefficient_ranges.items()))
         return "\n".join(lines)

@@ -27,7 +27,7 @@ class Instance:
 
     model: Model
     sizes: dict[str, int]
-    tables: dict[tuple[str, int], np.ndarray]  # (family, block index) -> table over the block's variables
+    tables: dict[Block, np.ndarray]  # declared factor -> its table over the block's variables
     coefficients: dict[str, float]
     _joints: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _marginals: dict = field(default_factory=dict, repr=False)
@@ -35,6 +35,13 @@ class Instance:
     @property
     def axes(self) -> tuple[str, ...]:
         return self.model.atoms
+
+    def table(self, label: str) -> np.ndarray:
+        """The table of the declared factor with this label (``"p_theta(x | z)"``, ``"p_D(x)"``)."""
+        for block, table in self.tables.items():
+            if block.label.replace(" ", "") == label.replace(" ", ""):
+                return table
+        raise KeyError(f"no declared factor {label!r}; factors: {', '.join(b.label for b in self.tables)}")
 
     def shape_for(self, names) -> tuple[int, ...]:
         names = set(names)
@@ -45,8 +52,8 @@ class Instance:
         if family not in self._joints:
             graph = self.model.graphs[family]
             table = np.ones(self.shape_for(()))
-            for index, _block in enumerate(graph.blocks):
-                table = table * self.tables[(family, index)]
+            for block in graph.blocks:
+                table = table * self.tables[block]
             self._joints[family] = table
         return self._joints[family]
 
@@ -72,25 +79,23 @@ class Instance:
         lines = ["domains: " + ", ".join(f"{a} in {{0..{self.sizes[a] - 1}}}" for a in self.axes)]
         if self.coefficients:
             lines.append("coefficients: " + ", ".join(f"{k} = {v:.4g}" for k, v in self.coefficients.items()))
-        for family, graph in self.model.graphs.items():
-            for index, block in enumerate(graph.blocks):
-                lines.append(f"{block.label}:")
-                lines.extend("  " + row for row in _table_rows(self, block, self.tables[(family, index)]))
+        for block in unique_blocks(self.model):
+            lines.append(f"{block.label}:")
+            lines.extend("  " + row for row in _table_rows(self, block, self.tables[block]))
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
         """Domains, coefficients, and each factor's table: display rows and the exact probabilities, indexed by
         ``axes`` (the block's conditioning variables, then its targets)."""
         factors = []
-        for family, graph in self.model.graphs.items():
-            for index, block in enumerate(graph.blocks):
-                table = self.tables[(family, index)]
-                axes = list(block.given) + list(block.targets)
-                order = [self.axes.index(a) for a in axes]
-                probabilities = np.transpose(table, order + [i for i in range(table.ndim) if i not in order])
-                probabilities = probabilities.reshape([self.sizes[a] for a in axes])
-                factors.append({"factor": block.label, "rows": _table_rows(self, block, table), "axes": axes,
-                                "probabilities": probabilities.tolist()})
+        for block in unique_blocks(self.model):
+            table = self.tables[block]
+            axes = list(block.given) + list(block.targets)
+            order = [self.axes.index(a) for a in axes]
+            probabilities = np.transpose(table, order + [i for i in range(table.ndim) if i not in order])
+            probabilities = probabilities.reshape([self.sizes[a] for a in axes])
+            factors.append({"factor": block.label, "rows": _table_rows(self, block, table), "axes": axes,
+                            "probabilities": probabilities.tolist()})
         return {"domains": {a: self.sizes[a] for a in self.axes}, "coefficients": dict(self.coefficients), "factors": factors}
 
 
@@ -117,6 +122,15 @@ def _table_rows(instance: Instance, block: Block, table: np.ndarray) -> list[str
 # -------------------------------------------------------------------------------------------- random instances
 
 
+def unique_blocks(model: Model) -> list[Block]:
+    """Every declared factor once, in a stable order (a parameter version shares the factors it does not copy)."""
+    seen: dict[Block, None] = {}
+    for graph in model.graphs.values():
+        for block in graph.blocks:
+            seen.setdefault(block, None)
+    return list(seen)
+
+
 def _block_table(instance_sizes: dict, axes: tuple, block: Block, logits: np.ndarray) -> np.ndarray:
     """A conditional table over the block's axes, normalized over its targets, from unconstrained logits."""
     shape = tuple(instance_sizes[a] if a in block.variables else 1 for a in axes)
@@ -136,22 +150,21 @@ class InstanceSpace:
     sizes: dict[str, int]
 
     def __post_init__(self):
-        self.blocks = [(family, index, block) for family, graph in self.model.graphs.items()
-                       for index, block in enumerate(graph.blocks)]
-        self.block_sizes = [int(np.prod([self.sizes[a] for a in block.variables])) for _, _, block in self.blocks]
+        self.blocks = unique_blocks(self.model)
+        self.block_sizes = [int(np.prod([self.sizes[a] for a in block.variables])) for block in self.blocks]
         self.coefficient_names = list(self.model.coefficient_ranges)
         self.dimension = sum(self.block_sizes) + len(self.coefficient_names)
 
     def slices(self):
         start = 0
-        for (family, index, block), size in zip(self.blocks, self.block_sizes):
-            yield family, index, block, slice(start, start + size)
+        for block, size in zip(self.blocks, self.block_sizes):
+            yield block, slice(start, start + size)
             start += size
 
     def instance(self, vector: np.ndarray) -> Instance:
         tables = {}
-        for family, index, block, sl in self.slices():
-            tables[(family, index)] = _block_table(self.sizes, self.model.atoms, block, vector[sl])
+        for block, sl in self.slices():
+            tables[block] = _block_table(self.sizes, self.model.atoms, block, vector[sl])
         offset = sum(self.block_sizes)
         coefficients = {}
         for k, name in enumerate(self.coefficient_names):
@@ -167,7 +180,7 @@ class InstanceSpace:
     def parametric_mask(self) -> np.ndarray:
         """True for the logits of parametric factors (those a '= const' step may change)."""
         mask = np.zeros(self.dimension, dtype=bool)
-        for _family, _index, block, sl in self.slices():
+        for block, sl in self.slices():
             mask[sl] = block.parametric
         return mask
 

@@ -144,7 +144,7 @@ BOLDVAR.3: /""" + _BOLD + r"""\s*\{\s*(\\[a-zA-Z]+|[a-zA-Z])\s*(_\s*(\{[^{}]*\}|
 GREEK.2: /\\(""" + _GREEK_RE + r""")(?![a-zA-Z])/ | /[""" + _UNICODE_RE + r"""]/
 
 SUB.2: /_\s*(""" + _BRACED + r"""|\\[a-zA-Z]+|[a-zA-Z0-9]|[""" + _UNICODE_RE + r"""])/
-SAMPLE_INDEX.3: /\^\s*\{\s*\(\s*[a-z]\s*\)\s*\}/
+SAMPLE_INDEX.3: /\^\s*\{\s*\(\s*[a-z0-9]+\s*\)\s*\}/
 SUPSIMPLE.2: /\^\s*(\\[a-zA-Z]+|[a-zA-Z0-9])/
 
 SEP.2: /\|\||\\\||\\parallel(?![a-zA-Z])|\\Vert(?![a-zA-Z])|\\mid\s*\\mid(?![a-zA-Z])|\|\s*\||\\mid(?![a-zA-Z])|\||,|;|:/

@@ -4,7 +4,7 @@ r"""Reading one logical line of display math into SymPy expressions of :mod:`elb
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 from lark import Token, Tree
@@ -73,7 +73,17 @@ def subscript_parts(token_text: str) -> list[str]:
     text = _strip_fonts(_unicode_to_names(text))
     text = re.sub(r"\\([a-zA-Z]+)", r"\1", text)
     text = text.replace("{", "").replace("}", "").replace("\\", "")
-    return [re.sub(r"\s+", "", p) for p in text.split(",") if re.sub(r"\s+", "", p)]
+    return [_version_name(re.sub(r"\s+", "", p)) for p in text.split(",") if re.sub(r"\s+", "", p)]
+
+
+def _version_name(part: str) -> str:
+    """A decorated parameter set in one spelling: ``theta^old``, ``theta^{(t)}``, ``theta^*`` -> ``theta_old``,
+    ``theta_t``, ``theta_star`` (docs/semantics.md, section 3); ``theta'`` and ``theta_0`` stay as they are."""
+    m = re.fullmatch(r"(?P<base>[A-Za-z][A-Za-z0-9_]*?)\^\(?(?P<decoration>[A-Za-z0-9]+|\*)\)?", part)
+    if m:
+        decoration = "star" if m.group("decoration") == "*" else m.group("decoration")
+        return f"{m.group('base')}_{decoration}"
+    return part
 
 
 def variable_name(text: str) -> str:
@@ -119,11 +129,13 @@ def _inverse(expr):
 
 @dataclass
 class Built:
-    """An expression of a line: its SymPy form, whether a ``+ const`` term was dropped, where it starts."""
+    """An expression of a line: its SymPy form, whether a ``+ const`` term was dropped, where it starts, and the data
+    point indices it uses (``x^{(i)}``: variable -> (index, character index))."""
 
     expr: sympy.Expr
     has_const: bool
     index: int  # character index in the line text
+    sample_indices: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -307,6 +319,7 @@ class LineReader:
     def expression(self, tree) -> Built:
         """A whole expression of the line: top-level ``+ const`` terms are dropped and flagged."""
         index = self.position(tree)
+        self._sample_indices: dict[str, tuple[str, int]] = {}
         terms = self.summands(tree, 1)
         has_const = False
         total = sympy.Integer(0)
@@ -320,7 +333,7 @@ class LineReader:
             built_any = True
         if not built_any:
             raise self.error("the expression is only a constant; expected terms besides '\\text{const}'", index)
-        return Built(total, has_const, index)
+        return Built(total, has_const, index, dict(self._sample_indices))
 
     def summands(self, tree, sign: int) -> list[tuple[int, object]]:
         if isinstance(tree, Tree):
@@ -644,10 +657,21 @@ class LineReader:
         return items, separators
 
     def _variable(self, tree) -> str:
-        # a sample index x^{(i)} names the same variable
+        # a data point x^{(i)} is a value of the variable x; two different data points in one expression are an error
         text = "".join(str(c) for c in tree.children if not (isinstance(c, Token) and c.type == "SAMPLE_INDEX"))
         name = variable_name(text)
         self._check_variable(name, self.position(tree))
+        for token in tree.children:
+            if isinstance(token, Token) and token.type == "SAMPLE_INDEX":
+                index = re.sub(r"[\s^{}()]", "", str(token))
+                seen = getattr(self, "_sample_indices", {}).get(name)
+                if seen is not None and seen[0] != index:
+                    raise self.error(
+                        f"{name}^{{({seen[0]})}} and {name}^{{({index})}} are two different data points in one "
+                        f"expression, and the model declares one variable {name}; expected one data point per "
+                        f"step (write the step for {name}^{{({seen[0]})}} alone)", token.start_pos)
+                if hasattr(self, "_sample_indices"):
+                    self._sample_indices.setdefault(name, (index, token.start_pos))
         return name
 
     def _check_variable(self, name: str, where: int) -> None:
@@ -693,7 +717,7 @@ class LineReader:
             raise self.error(f"{shown}: no variable before '|'; expected e.g. {family}(z|x)", letter.start_pos)
         d = Density(family, targets, given, parts)
         try:
-            self.model.resolve(d)
+            self.model.with_versions(self.model.versions_in(d)).resolve(d)
         except ModelError as error:
             raise self.error(f"{error}; expected a density the model defines", letter.start_pos) from None
         return d
@@ -709,7 +733,7 @@ class LineReader:
         first, second = (self._density(i) for i in items)
         try:
             kl = KL(first, second)
-            self.model.validate(kl)
+            self.model.with_versions(self.model.versions_in(kl)).validate(kl)
         except (ModelError, ValueError) as error:
             raise self.error(f"{error}; expected two densities over the same variables", self.position(node)) from None
         return kl
@@ -723,7 +747,7 @@ class LineReader:
             raise self.error("expected TC(q(z)) with one density", self.position(node))
         tc = TotalCorrelation(self._density(items[0]))
         try:
-            self.model.validate(tc)
+            self.model.with_versions(self.model.versions_in(tc)).validate(tc)
         except ModelError as error:
             raise self.error(str(error), self.position(node)) from None
         return tc

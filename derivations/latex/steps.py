@@ -116,6 +116,13 @@ class SectionReader:
                                         f"'{relation}'; expected '=' or \\overset{{c}}{{=}}", line.offset(where))
         if relation == ":=":
             relation = "="
+        for name, (index, _) in lhs.sample_indices.items():
+            other = rhs.sample_indices.get(name)
+            if other is not None and other[0] != index:
+                raise self.source.error(
+                    f"this step relates two different data points, {name}^{{({index})}} and {name}^{{({other[0]})}}, "
+                    f"and the model declares one variable {name}; expected the same data point on both sides",
+                    line.offset(other[1]))
         assumptions = self.assumptions_for(previous, line, link)
         self.steps.append(Step(lhs.expr, relation, rhs.expr, assumptions=assumptions, label=label, line=line_number))
 

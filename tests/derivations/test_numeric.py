@@ -7,6 +7,7 @@ from elbocheck.derivations.expressions import E, density, entropy, kl, log, mi, 
 from elbocheck.derivations.numeric import Evaluator, InstanceSpace
 
 MODEL = Model("vae", observed=["x"], latent=["z"], generative=["p(z)", "p_theta(x|z)"], inference=["q_phi(z|x)"])
+P_X_LABEL, P_D_LABEL, Q_LABEL = "p_theta(x | z)", "p_D(x)", "q_phi(z | x)"
 
 
 def _instance(seed=0):
@@ -16,10 +17,10 @@ def _instance(seed=0):
 
 def _tables(instance):
     # axes order is (x, z)
-    p_z = instance.tables[("p", 0)].reshape(2)
-    p_xCz = instance.tables[("p", 1)].reshape(3, 2)
-    p_D = instance.tables[("q", 0)].reshape(3)
-    q_zCx = instance.tables[("q", 1)].reshape(3, 2)
+    p_z = instance.table("p(z)").reshape(2)
+    p_xCz = instance.table(P_X_LABEL).reshape(3, 2)
+    p_D = instance.table(P_D_LABEL).reshape(3)
+    q_zCx = instance.table(Q_LABEL).reshape(3, 2)
     return p_z, p_xCz, p_D, q_zCx
 
 
@@ -61,8 +62,8 @@ def test_total_correlation_by_hand():
                   inference=["q(z|x)"])
     space = InstanceSpace(model, {"x": 2, "z_1": 2, "z_2": 2})
     instance = space.instance(np.random.default_rng(3).normal(size=space.dimension))
-    p_D = instance.tables[("q", 0)].reshape(2)
-    q_zCx = instance.tables[("q", 1)].reshape(2, 2, 2)
+    p_D = instance.table("p_D(x)").reshape(2)
+    q_zCx = instance.table("q(z | x)").reshape(2, 2, 2)
     q_z = (p_D[:, None, None] * q_zCx).sum(axis=0)
     q_z1, q_z2 = q_z.sum(axis=1), q_z.sum(axis=0)
     total_correlation = (q_z * (np.log(q_z) - np.log(q_z1[:, None] * q_z2[None, :]))).sum()
