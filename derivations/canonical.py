@@ -23,8 +23,19 @@ from typing import Iterable, Union
 
 import sympy
 
-from .expressions import Density, Entropy, Expectation, KL, MutualInformation, TotalCorrelation, measure_densities
-from .model import Block, Model, ModelError, Resolved
+from .expressions import (
+    Density,
+    Entropy,
+    Expectation,
+    IndexedProduct,
+    IndexedSum,
+    KL,
+    MutualInformation,
+    TotalCorrelation,
+    measure_densities,
+)
+from .indexed import expand_indexed, indexed_vectors, rename_index
+from .model import Block, Model, ModelError, Resolved, generic_component, rest_components
 
 # ----------------------------------------------------------------------------------------------------------- atoms
 
@@ -65,8 +76,21 @@ class LogExpectation:
     measure: Measure = ()
 
 
+@dataclass(frozen=True)
+class ComponentSum:
+    """``sum_j A_j``: the sum over the components of the vectors ``vectors`` of an atom ``A_j`` written with their
+    generic component ``z_[j]`` (a model in generic form; :meth:`Model.generic_model`)."""
+
+    vectors: tuple
+    inner: object
+
+    @property
+    def measure(self) -> tuple:
+        return ()
+
+
 CONSTANT = "constant"
-Atom = Union[LogFactor, LogMarginal, LogExpectation, str]
+Atom = Union[LogFactor, LogMarginal, LogExpectation, ComponentSum, str]
 
 
 class UnsupportedExpression(ModelError):
@@ -146,6 +170,7 @@ RULE_MI = "definition of mutual information"
 RULE_TC = "definition of total correlation"
 RULE_H = "definition of entropy"
 RULE_INDEPENDENT_PARTS = "a marginal of independent parts factorizes"
+RULE_COMPONENTS = "a product over the components of a vector is a sum of logs; sums are linear"
 
 
 class Canonicalizer:
@@ -178,6 +203,12 @@ class Canonicalizer:
         """Free variables an atom depends on."""
         if atom == CONSTANT:
             return frozenset()
+        if isinstance(atom, ComponentSum):
+            inner = self.dependencies(atom.inner)
+            for vector in atom.vectors:  # summed over all components: depends on the whole vector
+                if generic_component(vector) in inner:
+                    inner = inner | {rest_components(vector)}
+            return inner
         if isinstance(atom, LogFactor):
             inner = atom.block.variables
         elif isinstance(atom, LogMarginal):
@@ -196,7 +227,53 @@ class Canonicalizer:
             return self.dependencies(LogMarginal(atom.family, atom.nodes))
         if isinstance(atom, LogExpectation):
             return self.dependencies(LogExpectation(atom.inner, atom.integrand))
+        if isinstance(atom, ComponentSum):
+            return self.dependencies(atom)
         return frozenset()
+
+    # ------------------------------------------------------------------ sums over components
+    def blocks_form(self, blocks) -> LinearForm:
+        """The sum of the logs of declared blocks; the component factors of a template (``prod_j p(z_j)``) in a
+        generic model are one sum over components: ``log p(z_[j]) + log p(z_[-j])`` over the whole vector is
+        ``sum_j log p(z_j)``."""
+        out = LinearForm()
+        templates = {b.template for b in blocks if b.template}
+        for block in blocks:
+            if not (block.template and self.model.generic):
+                out = out + LinearForm.atom(LogFactor(block.family, block))
+                continue
+            vectors = _template_vectors(block)
+            generic = all(generic_component(v) in block.targets for v in vectors)
+            partner = any(b is not block and b.template == block.template for b in blocks)
+            if generic and partner:
+                self.rules.add(RULE_COMPONENTS)
+                out = out + LinearForm.atom(ComponentSum(vectors, LogFactor(block.family, block)))
+            elif generic:
+                out = out + LinearForm.atom(LogFactor(block.family, block))
+            elif not partner:
+                raise UnsupportedExpression(
+                    f"a term over all components of {', '.join(vectors)} but one ({block.label}); expected whole "
+                    "vectors or single components")
+        del templates
+        return out
+
+    def component_sum(self, vectors: tuple, form: LinearForm) -> LinearForm:
+        """``sum_j form_j`` over the components of ``vectors``: an atom written with the generic component becomes a
+        component sum; one that does not mention it is the same for every j, J times."""
+        generics = {generic_component(v) for v in vectors}
+        rests = {rest_components(v) for v in vectors}
+        size = self.model.vector_sizes[vectors[0]]
+        out = LinearForm()
+        for atom, c in form.terms.items():
+            mentioned = _mentions(atom)
+            if mentioned & rests:
+                raise UnsupportedExpression("a sum over components of a term that names the other components")
+            if atom != CONSTANT and mentioned & generics:
+                out = out + LinearForm.atom(ComponentSum(tuple(vectors), atom), c)
+            else:
+                out = out + LinearForm.atom(atom, c * size)
+        self.rules.add(RULE_COMPONENTS)
+        return out
 
     # ------------------------------------------------------------------ log densities
     def log_density(self, r: Resolved) -> LinearForm:
@@ -211,9 +288,7 @@ class Canonicalizer:
                 return form
         blocks = _conditional_blocks(graph, r.targets, r.given)
         if blocks is not None:
-            form = LinearForm()
-            for block in blocks:
-                form = form + LinearForm.atom(LogFactor(block.family, block))
+            form = self.blocks_form(blocks)
             if len(blocks) > 1 or r.given:
                 self.rules.add(RULE_CHAIN)
             self._log_cache[r] = form
@@ -239,17 +314,14 @@ class Canonicalizer:
                 blocks = graph.blocks_within(part)
                 if len(blocks) > 1:
                     self.rules.add(RULE_CHAIN)
-                for block in blocks:
-                    out = out + LinearForm.atom(LogFactor(block.family, block))
+                out = out + self.blocks_form(blocks)
                 continue
             peeled, rest = _peel_sinks(graph, part)
             if peeled:
                 # F(S) = F(S \ T) * F(T | G) for a block F(T | G) with G in S whose targets are sinks of S's
                 # ancestral graph (chain rule through a marginal: p(x, z_1) = p(z_1) p(x | z_1))
                 self.rules.add(RULE_CHAIN)
-                for block in peeled:
-                    out = out + LinearForm.atom(LogFactor(block.family, block))
-                out = out + self.log_marginal(family, rest)
+                out = out + self.blocks_form(peeled) + self.log_marginal(family, rest)
             else:
                 out = out + LinearForm.atom(LogMarginal(self.model.normalize_family(family, part), part))
         return out
@@ -311,6 +383,10 @@ class Canonicalizer:
         for atom, c in form.terms.items():
             if atom == CONSTANT:
                 out = out + LinearForm.atom(CONSTANT, c)
+                continue
+            if isinstance(atom, ComponentSum):
+                inner = self.with_measure(LinearForm.atom(atom.inner), factors)
+                out = out + self.component_sum(atom.vectors, inner).scale(c)
                 continue
             combined = list(factors) + list(atom.measure)
             measure = self.reduce_measure(combined, self._core_dependencies(atom))
@@ -387,9 +463,31 @@ class Canonicalizer:
             self.rules.add(RULE_H)
             r = self.resolve(expr.of)
             return self.with_measure(-self.log_density(r), [MeasureFactor(r.family, r.targets, r.given)])
+        if isinstance(expr, IndexedSum):
+            vectors, body = self.indexed_body(expr)
+            if vectors is None:
+                return self.canonical(body)
+            return self.component_sum(vectors, self.canonical(body))
         if isinstance(expr, Density):
             raise UnsupportedExpression(f"{expr}: a density outside a log or an expectation's measure")
         raise UnsupportedExpression(f"{expr}: unsupported term ({type(expr).__name__})")
+
+    def indexed_body(self, expr) -> tuple[tuple | None, sympy.Expr]:
+        """The vectors an indexed sum or product runs over and its body with the generic component; for a model
+        with numeric sizes that is not in generic form, (None, the sum written out)."""
+        if not self.model.generic:
+            sizes = {v: int(n) for v, n in self.model.vector_sizes.items()}
+            return None, expand_indexed(expr, sizes)
+        index = str(expr.index)
+        vectors = tuple(indexed_vectors(expr.body, index, self.model.vectors))
+        if not vectors:
+            raise UnsupportedExpression(f"{expr}: the index {index} names no component of a vector of the model "
+                                        f"(vectors: {', '.join(self.model.vectors) or 'none'})")
+        if len({self.model.vector_sizes[v] for v in vectors}) > 1:
+            raise UnsupportedExpression(f"{expr}: the index {index} runs over vectors of different sizes")
+        if expr.body.has(IndexedSum, IndexedProduct):
+            raise UnsupportedExpression(f"{expr}: nested sums over components are not supported")
+        return vectors, rename_index(expr.body, index, vectors, generic_component)
 
     def kl_form(self, a: Resolved, b: Resolved) -> LinearForm:
         inner = self.log_density(a) - self.log_density(b)
@@ -407,6 +505,12 @@ class Canonicalizer:
     def tc_form(self, r: Resolved) -> LinearForm:
         inner = self.log_density(r)
         for component in sorted(r.targets):
+            vector = self.model.atom_to_group[component]
+            if self.model.generic and vector in self.model.vectors:
+                if component == generic_component(vector):  # sum_j log F(z_j | G)
+                    one = self.log_density(self.make(r.family, {component}, r.given))
+                    inner = inner - self.component_sum((vector,), one)
+                continue
             inner = inner - self.log_density(self.make(r.family, {component}, r.given))
         return self.with_measure(inner, [MeasureFactor(r.family, r.targets, r.given)])
 
@@ -428,6 +532,11 @@ class Canonicalizer:
             return self.canonical_log(base).scale(exponent)
         if isinstance(arg, Expectation):
             return self.log_expectation(arg)
+        if isinstance(arg, IndexedProduct):
+            vectors, body = self.indexed_body(arg)
+            if vectors is None:
+                return self.canonical_log(body)
+            return self.component_sum(vectors, self.canonical_log(body))
         if not _is_random(arg):
             return LinearForm.atom(CONSTANT, sympy.log(arg))
         raise UnsupportedExpression(f"log({arg}): only logs of products/ratios/powers of densities or of an expectation")
@@ -436,7 +545,7 @@ class Canonicalizer:
         factors = self.measure_of(expr.measure)
         integrand = self.canonical_log(expr.body)
         for atom in integrand.terms:
-            if isinstance(atom, LogExpectation) or (atom != CONSTANT and atom.measure):
+            if isinstance(atom, (LogExpectation, ComponentSum)) or (atom != CONSTANT and atom.measure):
                 raise UnsupportedExpression(f"{expr}: the integrand of a log-expectation must be a product of densities")
         return self.log_expectation_form(factors, integrand)
 
@@ -477,7 +586,8 @@ class Canonicalizer:
 
 def _is_random(expr) -> bool:
     """Whether an expression involves densities (as opposed to a coefficient built from numbers and symbols)."""
-    return bool(expr.atoms(Density, KL, MutualInformation, TotalCorrelation, Entropy, Expectation))
+    return bool(expr.atoms(Density, KL, MutualInformation, TotalCorrelation, Entropy, Expectation, IndexedSum,
+                           IndexedProduct))
 
 
 def _measure_bound(measure: Measure) -> frozenset:
@@ -527,6 +637,34 @@ def _conditional_blocks(graph, targets: frozenset, given: frozenset):
     return blocks
 
 
+def _template_vectors(block: Block) -> tuple:
+    """The vectors a template block is a component factor of (``z`` for ``p(z_[j])`` from ``prod_j p(z_j)``)."""
+    names = [a[: -len("_[j]")] for a in block.targets if a.endswith("_[j]")]
+    names += [a[: -len("_[-j]")] for a in block.targets if a.endswith("_[-j]")]
+    return tuple(sorted(set(names)))
+
+
+def _mentions(atom) -> frozenset:
+    """Every variable an atom mentions anywhere (factor, marginal, measures, integrand)."""
+    if atom == CONSTANT:
+        return frozenset()
+    if isinstance(atom, ComponentSum):
+        return _mentions(atom.inner)
+    out: set = set()
+    for f in atom.measure:
+        out |= f.targets | f.given
+    if isinstance(atom, LogFactor):
+        out |= atom.block.variables
+    elif isinstance(atom, LogMarginal):
+        out |= atom.nodes
+    else:
+        for f in atom.inner:
+            out |= f.targets | f.given
+        for a, _ in atom.integrand:
+            out |= _mentions(a)
+    return frozenset(out)
+
+
 def _peel_sinks(graph, nodes: frozenset) -> tuple[list, frozenset]:
     """Declared blocks ``F(T | G)`` with ``T`` and ``G`` inside ``nodes`` whose targets no other variable of the
     ancestral set of ``nodes`` depends on, peeled off one by one; returns them and the variables left. Then
@@ -546,8 +684,19 @@ def _peel_sinks(graph, nodes: frozenset) -> tuple[list, frozenset]:
                 continue
             if graph.is_closed(frozenset(current)):
                 break
-            peeled.append(block)
-            current -= targets
+            partners = [b for b in graph.blocks if b.template and b.template == block.template and b is not block]
+            if partners:  # the component factors of one template are peeled together, or not at all
+                together = set(targets).union(*[set(b.targets) for b in partners])
+                given = set().union(*[set(b.given) for b in partners + [block]]) - graph.inputs
+                if not together <= current or not given <= current - together:
+                    continue
+                if any(graph.parents.get(v, frozenset()) & together for v in ancestral - together):
+                    continue
+                peeled.extend([block] + partners)
+                current -= together
+            else:
+                peeled.append(block)
+                current -= targets
             changed = True
             break
     return peeled, frozenset(current)
@@ -571,4 +720,16 @@ def _independent_parts(graph, nodes: frozenset) -> list[frozenset]:
         part = frozenset(component & nodes)
         parts.append(part)
         unseen -= part
-    return sorted(parts, key=lambda s: sorted(s))
+    # in a generic model, z_[j] and z_[-j] are one vector: never split a whole vector into its two halves
+    merged: list[frozenset] = []
+    for part in parts:
+        linked = [m for m in merged if any(_same_vector(a, b) for a in part for b in m)]
+        for m in linked:
+            merged.remove(m)
+        merged.append(frozenset(part.union(*linked)))
+    return sorted(merged, key=lambda s: sorted(s))
+
+
+def _same_vector(a: str, b: str) -> bool:
+    return a != b and a.endswith(("_[j]", "_[-j]")) and b.endswith(("_[j]", "_[-j]")) and \
+        a.rsplit("_[", 1)[0] == b.rsplit("_[", 1)[0]

@@ -18,10 +18,19 @@ import numpy as np
 import sympy
 from scipy.optimize import linprog
 
-from .canonical import CONSTANT, Canonicalizer, LinearForm, LogExpectation, LogFactor, LogMarginal, MeasureFactor
+from .canonical import (
+    CONSTANT,
+    Canonicalizer,
+    ComponentSum,
+    LinearForm,
+    LogExpectation,
+    LogFactor,
+    LogMarginal,
+    MeasureFactor,
+)
 from .display import display_density, display_form
 from .expressions import KL, Expectation, MutualInformation, TotalCorrelation
-from .model import Model
+from .model import Model, rest_components
 from .numeric import to_range
 
 
@@ -35,7 +44,8 @@ class Candidate:
 
 
 def _units(model: Model, atoms: frozenset) -> list[frozenset]:
-    """Split a set of atomic variables into declared groups (whole vectors) and loose components."""
+    """Split a set of atomic variables into declared groups (whole vectors) and loose components (in a generic model
+    the generic component ``z_[j]``; the other components ``z_[-j]`` are never a unit of their own)."""
     units, seen = [], set()
     for a in sorted(atoms):
         if a in seen:
@@ -45,6 +55,8 @@ def _units(model: Model, atoms: frozenset) -> list[frozenset]:
         if members <= atoms:
             units.append(members)
             seen |= members
+        elif model.generic and a == rest_components(group):
+            seen.add(a)
         else:
             units.append(frozenset({a}))
             seen.add(a)
@@ -57,15 +69,25 @@ def _subsets(units: list[frozenset], min_size: int = 0):
             yield frozenset().union(*combo) if combo else frozenset()
 
 
-def measure_factors_of(form: LinearForm) -> set[MeasureFactor]:
-    found: set[MeasureFactor] = set()
+def measure_factors_of(form: LinearForm) -> set[tuple[MeasureFactor, tuple]]:
+    """The measure factors of a form's atoms, each with the vectors of the component sum it sits in (``()`` outside
+    any)."""
+    found: set[tuple[MeasureFactor, tuple]] = set()
     for atom in form.terms:
         if atom == CONSTANT:
             continue
-        found.update(atom.measure)
+        vectors = ()
+        if isinstance(atom, ComponentSum):
+            atom, vectors = atom.inner, atom.vectors
+        found.update((f, vectors) for f in atom.measure)
         if isinstance(atom, LogExpectation):
-            found.update(atom.inner)
+            found.update((f, vectors) for f in atom.inner)
     return found
+
+
+def _sort_key(item):
+    factor, vectors = item
+    return (factor.sort_key(), vectors)
 
 
 def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candidate]:
@@ -74,9 +96,14 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
     out: list[Candidate] = []
     seen_forms: set = set()
 
-    def consider(text: str, latex: str, form: LinearForm) -> None:
+    def consider(text: str, latex: str, form: LinearForm, vectors: tuple = ()) -> None:
+        if vectors:  # a candidate inside a component sum: the sum over j of non-negative terms
+            form = canon.component_sum(vectors, form)
+            text, latex = f"sum_j {text}", rf"\sum_j {latex}"
         for atom in form.terms:
-            if atom not in allowed and not (atom != CONSTANT and not atom.measure and not isinstance(atom, LogExpectation)):
+            inner = atom.inner if isinstance(atom, ComponentSum) else atom
+            if atom not in allowed and not (inner != CONSTANT and not inner.measure
+                                            and not isinstance(inner, LogExpectation)):
                 return
         key = form.key()
         if not form.terms or key in seen_forms:
@@ -86,7 +113,7 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
 
     free = frozenset().union(*[canon.dependencies(a) for a in difference.terms if a != CONSTANT]) if difference.terms else frozenset()
     # mutual informations first, so that a term that is an MI is named as one
-    for factor in sorted(measure_factors_of(difference), key=MeasureFactor.sort_key):
+    for factor, vectors in sorted(measure_factors_of(difference), key=_sort_key):
         graph = canon.model.graphs[factor.family]
         target_units = _units(model, factor.targets)
         if not (factor.given - graph.inputs):
@@ -98,11 +125,12 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
                     form = canon.mi_form(factor.family, first_units, second_units, given)
                     expr = MutualInformation(_names(model, first_units), _names(model, second_units), _names(model, given),
                                              factor.family)
-                    consider(sympy.sstr(expr), sympy.latex(expr), form)
-    for factor in sorted(measure_factors_of(difference), key=MeasureFactor.sort_key):
+                    consider(sympy.sstr(expr), sympy.latex(expr), form, vectors)
+    for factor, vectors in sorted(measure_factors_of(difference), key=_sort_key):
         graph = canon.model.graphs[factor.family]
         target_units = _units(model, factor.targets)
-        components = [frozenset({a}) for a in sorted(factor.targets) if len(model.components[model.atom_to_group[a]]) > 1]
+        components = [frozenset({a}) for a in sorted(factor.targets) if len(model.components[model.atom_to_group[a]]) > 1
+                      and not (model.generic and a == rest_components(model.atom_to_group[a]))]
         target_sets = list(_subsets(target_units, 1)) + [c for c in components if c not in target_units]
         for targets in target_sets:
             rest_units = [u for u in target_units if not (u & targets)]
@@ -124,7 +152,7 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
                             outer_r = canon.make(factor.family, outer, factor.given)
                             form = canon.with_measure(form, [MeasureFactor(outer_r.family, outer_r.targets, outer_r.given)])
                             kl_expr = Expectation(display_density(model, outer_r), kl_expr)
-                        consider(sympy.sstr(kl_expr), sympy.latex(kl_expr), form)
+                        consider(sympy.sstr(kl_expr), sympy.latex(kl_expr), form, vectors)
                 # total correlation of a vector-valued target set
                 if len(targets) > 1 and len(target_units) >= 1 and targets in target_units:
                     first = canon.make(factor.family, targets, outer | factor.given)
@@ -134,7 +162,7 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
                         outer_r = canon.make(factor.family, outer, factor.given)
                         form = canon.with_measure(form, [MeasureFactor(outer_r.family, outer_r.targets, outer_r.given)])
                         expr = Expectation(display_density(model, outer_r), expr)
-                    consider(sympy.sstr(expr), sympy.latex(expr), form)
+                    consider(sympy.sstr(expr), sympy.latex(expr), form, vectors)
     for atom in difference.terms:
         if isinstance(atom, LogExpectation):
             integrand = LinearForm(dict(atom.integrand))
@@ -182,7 +210,7 @@ def _names(model: Model, atoms: frozenset) -> list[str]:
     names = []
     for unit in _units(model, atoms):
         group = model.atom_to_group[min(unit)]
-        names.append(group if len(unit) > 1 or len(model.components[group]) == 1 else min(unit))
+        names.append(group if len(unit) > 1 or len(model.components[group]) == 1 else min(unit).replace("_[j]", "_j"))
     return names
 
 

@@ -22,10 +22,11 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .canonical import CONSTANT, Canonicalizer, LinearForm, LogExpectation, LogFactor, LogMarginal
+from .canonical import CONSTANT, Canonicalizer, ComponentSum, LinearForm, LogExpectation, LogFactor, LogMarginal
 from .certificates import Certificate, find_certificate
 from .display import display_form
-from .model import Model, ModelError
+from .indexed import expand_indexed, free_component_indices, particular_components
+from .model import Model, ModelError, generic_component
 from .gaussian import GaussianEvaluator, GaussianInstance, GaussianUnsupported
 from .numeric import Evaluator, Instance, InstanceSpace, assignment_at, random_sizes, to_range
 
@@ -220,32 +221,41 @@ class Checker:
         start = time.perf_counter()
         # parameter versions the step names (p_theta_old): copies of the model at other, fixed parameter values
         model = model.with_versions(model.versions_in(step.lhs) + model.versions_in(step.rhs))
-        model.validate(step.lhs)
-        model.validate(step.rhs)
-        working_model = model
+        symbolic_model, symbolic_step = symbolic_model_for(model, step)
+        symbolic_model.validate(symbolic_step.lhs)
+        symbolic_model.validate(symbolic_step.rhs)
+        working_model = symbolic_model
         for assumption in step.assumptions:
             working_model = assumption.apply(working_model)
         result = StepResult(index=index, label=step.label, relation=step.relation, lhs=sympy.sstr(step.lhs),
                             rhs=sympy.sstr(step.rhs), verdict="undecided", expected=step.expected,
                             assumptions=[str(a) for a in step.assumptions], note=step.note, line=step.line)
-        proof, rules, reason = self._prove(working_model, step)
+        proof, rules, reason = self._prove(working_model, symbolic_step)
         seed = _seed_for(model.name, step.lhs, step.relation, step.rhs)
+        instances, why_not = numeric_instances(model, step)
         if proof is not None:
-            counterexample, tried = self._search(working_model, step, seed, sanity=True)
-            if counterexample is not None:
-                raise InternalInconsistency(
-                    f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}) but fails numerically:\n"
-                    f"{counterexample.text}"
-                )
+            for case in instances:
+                numeric_model = case.model
+                for assumption in step.assumptions:
+                    numeric_model = assumption.apply(numeric_model)
+                counterexample, tried = self._search(numeric_model, case.step, seed, sanity=True,
+                                                     constant=case.constant, note=case.note)
+                if counterexample is not None:
+                    raise InternalInconsistency(
+                        f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}) but fails "
+                        f"numerically:\n{counterexample.text}"
+                    )
             result.verdict, result.certificate, result.rules = "proven", proof, rules
         else:
-            counterexample, tried = self._search(working_model, step, seed, sanity=False)
+            counterexample, tried = self._search_all(instances, step.assumptions, seed)
             if counterexample is not None:
                 result.verdict, result.counterexample = "refuted", counterexample
+            elif why_not:
+                result.reason = f"{reason}; {why_not}"
             else:
                 result.reason = f"{reason}; numeric search over {tried} instances found no counterexample"
         if step.assumptions:
-            without, tried = self._search(model, step, seed + 1, sanity=False)
+            without, tried = self._search_all(instances, (), seed + 1)
             if without is not None:
                 result.without_assumptions = {"verdict": "refuted", "counterexample": without.as_dict()}
             else:
@@ -255,6 +265,20 @@ class Checker:
                 }
         result.seconds = time.perf_counter() - start
         return result
+
+    def _search_all(self, instances, assumptions, seed: int):
+        """Search every numeric instantiation of the step (vector sizes, component indices) for a counterexample."""
+        total = 0
+        for k, case in enumerate(instances):
+            numeric_model = case.model
+            for assumption in assumptions:
+                numeric_model = assumption.apply(numeric_model)
+            counterexample, tried = self._search(numeric_model, case.step, seed + 7919 * k, sanity=False,
+                                                 constant=case.constant, note=case.note)
+            total += tried
+            if counterexample is not None:
+                return counterexample, total
+        return None, total
 
     # -------------------------------------------------------------------------------------------- symbolic
     def _prove(self, model: Model, step: Step):
@@ -290,8 +314,10 @@ class Checker:
                              f"({tried} candidate terms tried)")
 
     # -------------------------------------------------------------------------------------------- numeric
-    def _search(self, model: Model, step: Step, seed: int, sanity: bool):
-        """Look for an instance violating the step. Returns (counterexample or None, instances tried)."""
+    def _search(self, model: Model, step: Step, seed: int, sanity: bool, constant: frozenset = frozenset(),
+                note: str = ""):
+        """Look for an instance violating the step. Returns (counterexample or None, instances tried). Components in
+        ``constant`` have one value in every instance (they stand for many alike; see :func:`numeric_instances`)."""
         settings = self.settings
         rng = np.random.default_rng(seed)
         evaluator = Evaluator(model)
@@ -300,20 +326,22 @@ class Checker:
         starts: list[tuple[float, InstanceSpace, np.ndarray]] = []
         for k in range(count):
             sizes = random_sizes(model, rng, max_size=2 if k % 2 == 0 else 3)
+            sizes.update({a: 1 for a in constant})
             space = InstanceSpace(model, sizes)
             scale = (1.0, 3.0, 0.3)[k % 3]
             vector = space.random_vector(rng, scale)
             tried += 1
             amount, counterexample = self._violation(evaluator, space, vector, step, rng)
             if counterexample is not None:
-                return counterexample, tried
+                return _noted(counterexample, note), tried
             starts.append((amount, space, vector))
         if sanity:
             return None, tried
-        gaussian, gaussian_tried = self._gaussian_search(model, step, rng)
-        tried += gaussian_tried
-        if gaussian is not None:
-            return gaussian, tried
+        if not constant:  # a linear-Gaussian instance has no constant components
+            gaussian, gaussian_tried = self._gaussian_search(model, step, rng)
+            tried += gaussian_tried
+            if gaussian is not None:
+                return gaussian, tried
         starts.sort(key=lambda item: -item[0])
         for amount, space, vector in starts[: settings.local_search_starts]:
             step_size, current, best = 1.0, vector, amount
@@ -322,7 +350,7 @@ class Checker:
                 tried += 1
                 new_amount, counterexample = self._violation(evaluator, space, proposal, step, rng)
                 if counterexample is not None:
-                    return counterexample, tried
+                    return _noted(counterexample, note), tried
                 if new_amount > best:
                     current, best = proposal, new_amount
                     step_size = min(step_size * 1.5, 4.0)
@@ -438,6 +466,13 @@ class Checker:
         return amount, None
 
 
+def _noted(counterexample: Counterexample, note: str) -> Counterexample:
+    if note:
+        counterexample.text += f"\n({note})"
+        counterexample.instance["constant_components"] = note
+    return counterexample
+
+
 def relation_gap(relation: str, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """How far ``lhs REL rhs`` fails, relative to the size of the values (positive where it fails)."""
     scale = 1.0 + np.maximum(np.abs(lhs), np.abs(rhs))
@@ -451,6 +486,8 @@ def relation_gap(relation: str, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _depends_on_parameters(model: Model, atom) -> bool:
     if atom == CONSTANT:
         return False
+    if isinstance(atom, ComponentSum):
+        return _depends_on_parameters(model, atom.inner)
 
     def factor_parametric(f) -> bool:
         return model.graphs[f.family].depends_on_parameters(f.targets | f.given)
@@ -464,6 +501,109 @@ def _depends_on_parameters(model: Model, atom) -> bool:
     if isinstance(atom, LogExpectation):
         return any(factor_parametric(f) for f in atom.inner) or any(_depends_on_parameters(model, a) for a, _ in atom.integrand)
     return True
+
+
+#: The largest number of components a vector may have in a numeric (discrete or linear-Gaussian) instance.
+NUMERIC_COMPONENTS = 6
+
+
+def symbolic_model_for(model: Model, step: Step) -> tuple[Model, Step]:
+    """The model (and the step) the symbolic side works on: vectors in generic form, one generic component ``z_[j]``
+    and the others. A step that names one particular component of a vector (``z_1``) is, by the symmetry of the
+    declaration under relabelling components, the same claim for a generic component; a step that names several
+    needs the numeric size."""
+    if not model.vectors:
+        return model, step
+    named = particular_components(step.lhs, model.vectors) | particular_components(step.rhs, model.vectors)
+    if not named:
+        return model.generic_model(), step
+    by_vector: dict[str, set[str]] = {}
+    for name in named:
+        vector, _, index = name.rpartition("_")
+        by_vector.setdefault(vector, set()).add(index)
+    free = free_component_indices(sympy.Add(step.lhs, step.rhs, evaluate=False), model.vectors)
+    letters_used = {v for vectors in free.values() for v in vectors}
+    if all(len(indices) == 1 for indices in by_vector.values()) and not (letters_used & set(by_vector)):
+        mapping = {sympy.Symbol(f"{v}_{next(iter(i))}"): sympy.Symbol(generic_component(v)) for v, i in by_vector.items()}
+        renamed = Step(step.lhs.xreplace(mapping), step.relation, step.rhs.xreplace(mapping), step.assumptions,
+                       step.expected, step.label, step.note, step.line)
+        return model.generic_model(), renamed
+    if model.has_symbolic_sizes():
+        raise ModelError(f"the step names particular components ({', '.join(sorted(named))}) of a vector whose "
+                         "size is a symbol; declare a numeric size, or write the step for a generic component z_j")
+    largest = max(int(n) for n in model.vector_sizes.values())
+    if largest > 4 * NUMERIC_COMPONENTS:
+        raise ModelError(f"the step names several particular components ({', '.join(sorted(named))}) of a vector "
+                         f"with {largest} components; name at most one component of each vector, or a generic z_j")
+    return model, step
+
+
+@dataclass
+class NumericCase:
+    """A numeric instantiation of a step: a model with numeric vector sizes, the step with indexed sums written out
+    and free component indices given values, and the components that are constant (one value) in every instance,
+    standing for many alike (a vector of 512 components as z_1, z_2 and z_3 for the other 510)."""
+
+    model: Model
+    step: Step
+    constant: frozenset = frozenset()
+    note: str = ""
+
+
+def numeric_instances(model: Model, step: Step) -> tuple[list[NumericCase], str | None]:
+    """Numeric instantiations of a step. A symbolic size J takes the values 2, 1, 3 within its declared range. A
+    vector with more than :data:`NUMERIC_COMPONENTS` components keeps two components and a third that is constant,
+    standing for all the others: constant components contribute nothing to any log-density, so such an instance is
+    an instance of the full vector, evaluated exactly (its sums count the third component's term J - 2 times).
+    Returns also why there are none, if there are none."""
+    if not model.vectors:
+        return [NumericCase(model, step)], None
+    symbolic = [size for size in model.vector_sizes.values() if not size.is_Integer]
+    if symbolic:
+        names = sorted({str(size) for size in symbolic})
+        choices = []
+        for value in (2, 1, 3):
+            if all(model.coefficient_ranges[n].contains(value) for n in names):
+                choices.append({n: value for n in names})
+        if not choices:
+            return [], f"no numeric search: no size of 1, 2 or 3 components is in the declared range of {names}"
+    else:
+        choices = [{}]
+    named = particular_components(step.lhs, model.vectors) | particular_components(step.rhs, model.vectors)
+    out = []
+    for sizes in choices:
+        values = {v: int(n.subs({sympy.Symbol(k, real=True): val for k, val in sizes.items()}))
+                  for v, n in model.vector_sizes.items()}
+        large = {v: n for v, n in values.items() if n > NUMERIC_COMPONENTS}
+        if large and any(int(name.rsplit("_", 1)[1]) > 2 for name in named if name.rsplit("_", 1)[0] in large):
+            return [], (f"no numeric search: the step names components beyond the second of a vector with "
+                        f"{max(large.values())} components")
+        concrete_model = model.expanded_model(sizes)
+        constant = frozenset()
+        note = ""
+        if large:
+            concrete_model = concrete_model._copy(vectors={v: (3 if v in large else n) for v, n in values.items()})
+            constant = frozenset(f"{v}_3" for v in large)
+            note = "; ".join(f"{v}_3 stands for the {n - 2} components {v}_3 .. {v}_{n}, each constant (one value)"
+                             for v, n in large.items())
+        numeric_sizes = {v: int(n) for v, n in concrete_model.vector_sizes.items()}
+        lhs = expand_indexed(step.lhs, numeric_sizes, large)
+        rhs = expand_indexed(step.rhs, numeric_sizes, large)
+        free = free_component_indices(sympy.Add(lhs, rhs, evaluate=False), model.vectors)
+        assignments = [{}]
+        for letter, vectors in free.items():
+            size = numeric_sizes[sorted(vectors)[0]]
+            live = 2 if any(v in large for v in vectors) else size
+            assignments = [dict(a, **{letter: k}) for a in assignments for k in range(1, live + 1)]
+        for assignment in assignments:
+            mapping = {}
+            for letter, k in assignment.items():
+                for vector in free[letter]:
+                    mapping[sympy.Symbol(f"{vector}_{letter}")] = sympy.Symbol(f"{vector}_{k}")
+            concrete = Step(lhs.xreplace(mapping), step.relation, rhs.xreplace(mapping), step.assumptions,
+                            step.expected, step.label, step.note, step.line)
+            out.append(NumericCase(concrete_model, concrete, constant, note))
+    return out, None
 
 
 def check(model: Model, lhs, relation: str, rhs, assumptions: Sequence[Factorization] = (), **settings) -> StepResult:

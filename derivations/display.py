@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy
 
-from .canonical import CONSTANT, LinearForm, LogExpectation, LogFactor, LogMarginal, MeasureFactor
+from .canonical import CONSTANT, ComponentSum, LinearForm, LogExpectation, LogFactor, LogMarginal, MeasureFactor
 from .expressions import Density
 from .model import Model, Resolved
 
@@ -16,7 +16,7 @@ def _group_names(model: Model, atoms) -> list[str]:
         if set(members) <= atoms:
             names.append(group)
             atoms -= set(members)
-    names.extend(a for a in model.atoms if a in atoms)
+    names.extend(a.replace("_[j]", "_j") for a in model.atoms if a in atoms)
     return names
 
 
@@ -48,6 +48,9 @@ def _measure_text(model: Model, measure, latex: bool) -> str:
 def display_atom(model: Model, atom, latex: bool = False) -> str:
     if atom == CONSTANT:
         return "1"
+    if isinstance(atom, ComponentSum):
+        inner = display_atom(model, atom.inner, latex)
+        return rf"\sum_{{j}} {inner}" if latex else f"sum_j {inner}"
     if isinstance(atom, LogFactor):
         graph = model.graphs[atom.family]
         base, _, version = atom.family.partition("@")

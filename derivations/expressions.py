@@ -287,6 +287,70 @@ class Entropy(Expr):
         return rf"\mathrm{{H}}\left({printer._print(self.of)}\right)"
 
 
+class IndexedSum(Expr):
+    """``sum_{index} body``: a sum over the components of vector variables. The body names the components it sums
+    over by the index: ``z_j`` in ``sum_j KL(q(z_j) || p(z_j))`` is the j-th component of the vector ``z``, and the sum
+    runs over all of them (``j = 1 .. J``, J the declared size, a number or a symbol)."""
+
+    is_commutative = True
+
+    def __new__(cls, index, body):
+        index = Symbol(index) if isinstance(index, str) else index
+        return Expr.__new__(cls, index, sympy.sympify(body))
+
+    @property
+    def index(self) -> Symbol:
+        return self.args[0]
+
+    @property
+    def body(self) -> Expr:
+        return self.args[1]
+
+    def _sympystr(self, printer):
+        return f"sum_{printer._print(self.index)}[{printer._print(self.body)}]"
+
+    def _latex(self, printer):
+        return rf"\sum_{{{printer._print(self.index)}}} {printer._print(self.body)}"
+
+
+class IndexedProduct(Expr):
+    """``prod_{index} body``: a product of densities over the components of vector variables (as
+    :class:`IndexedSum`); ``log prod_j q(z_j) = sum_j log q(z_j)``."""
+
+    is_commutative = True
+
+    def __new__(cls, index, body):
+        index = Symbol(index) if isinstance(index, str) else index
+        return Expr.__new__(cls, index, sympy.sympify(body))
+
+    @property
+    def index(self) -> Symbol:
+        return self.args[0]
+
+    @property
+    def body(self) -> Expr:
+        return self.args[1]
+
+    def _eval_is_positive(self):
+        return True
+
+    def _sympystr(self, printer):
+        return f"prod_{printer._print(self.index)}[{printer._print(self.body)}]"
+
+    def _latex(self, printer):
+        return rf"\prod_{{{printer._print(self.index)}}} {printer._print(self.body)}"
+
+
+def sum_over(index: str, body) -> IndexedSum:
+    """``sum_over("j", kl("q(z_j)", "p(z_j)"))`` is ``sum_j KL(q(z_j) || p(z_j))``."""
+    return IndexedSum(index, body)
+
+
+def prod_over(index: str, body) -> IndexedProduct:
+    """``prod_over("j", "q(z_j|x)")`` is ``prod_j q(z_j | x)``."""
+    return IndexedProduct(index, density(body) if isinstance(body, str) else body)
+
+
 def E(measure, body) -> Expectation:
     """Shorthand for :class:`Expectation`; the measure may be a density or a string in density notation."""
     if isinstance(measure, str):

@@ -24,6 +24,8 @@ import sympy
 
 from .expressions import (
     Density,
+    IndexedProduct,
+    IndexedSum,
     Entropy,
     Expectation,
     KL,
@@ -52,6 +54,7 @@ class Block:
     subscript: str
     label: str  # as declared, for reports
     version: str = ""
+    template: str = ""  # the declared template (``prod_j p(z_j)``) this block is one component factor of
 
     @property
     def variables(self) -> frozenset[str]:
@@ -259,11 +262,12 @@ class Model:
     generative: Sequence[str]
     inference: Sequence[str]
     data: str | None = None
-    vectors: Mapping[str, int] = field(default_factory=dict)
+    vectors: Mapping[str, int | str] = field(default_factory=dict)
     auxiliary: Sequence[str] = ()
     coefficients: Mapping[str, tuple] = field(default_factory=dict)
     description: str = ""
     versions: Sequence[str] = ()
+    generic: bool = False
 
     def __post_init__(self) -> None:
         self.observed = list(self.observed)
@@ -272,25 +276,43 @@ class Model:
         groups = self.observed + self.latent
         if len(set(groups)) != len(groups):
             raise ModelError(f"model {self.name}: a variable is declared twice in {groups}")
-        self.components: dict[str, tuple[str, ...]] = {}
-        for g in groups:
-            if g in self.vectors:
-                size = int(self.vectors[g])
-                if size < 1:
-                    raise ModelError(f"model {self.name}: vector {g} needs at least one component")
-                self.components[g] = tuple(f"{g}_{j}" for j in range(1, size + 1))
-            else:
-                self.components[g] = (g,)
         unknown_vectors = set(self.vectors) - set(groups)
         if unknown_vectors:
             raise ModelError(f"model {self.name}: vectors {sorted(unknown_vectors)} are not declared variables")
+        # vector sizes: numbers, or symbols (J) that range over the positive integers
+        self.vector_sizes: dict[str, sympy.Expr] = {}
+        size_ranges: dict[str, tuple] = {}
+        for g, size in self.vectors.items():
+            if isinstance(size, (str, sympy.Symbol)):
+                name = str(size)
+                if not re.fullmatch(r"[A-Za-z]\w*", name):
+                    raise ModelError(f"model {self.name}: vector {g} has size {size!r}; expected a number or a name")
+                self.vector_sizes[g] = sympy.Symbol(name, real=True)
+                size_ranges[name] = (1, None)
+                self.generic = True
+            else:
+                if int(size) != size or int(size) < 1:
+                    raise ModelError(f"model {self.name}: vector {g} needs a whole number of components >= 1, not {size!r}")
+                self.vector_sizes[g] = sympy.Integer(int(size))
+        self.components: dict[str, tuple[str, ...]] = {}
+        for g in groups:
+            if g in self.vectors:
+                if self.generic:
+                    # one generic component z_[j] (any j) and the others together, z_[-j]
+                    self.components[g] = (generic_component(g), rest_components(g))
+                else:
+                    self.components[g] = tuple(f"{g}_{j}" for j in range(1, int(self.vector_sizes[g]) + 1))
+            else:
+                self.components[g] = (g,)
         self.atom_to_group = {a: g for g, atoms in self.components.items() for a in atoms}
         self.atoms: tuple[str, ...] = tuple(a for g in groups for a in self.components[g])
         self.observed_atoms = frozenset(a for g in self.observed for a in self.components[g])
-        self.coefficient_ranges = {k: coefficient_range(v) for k, v in self.coefficients.items()}
-        self.coefficient_symbols = {k: sympy.Symbol(k, real=True) for k in self.coefficients}
+        coefficients = dict(size_ranges)
+        coefficients.update(self.coefficients)
+        self.coefficient_ranges = {k: coefficient_range(v) for k, v in coefficients.items()}
+        self.coefficient_symbols = {k: sympy.Symbol(k, real=True) for k in coefficients}
 
-        generative_blocks = [self._block("p", spec) for spec in self._expand(self.generative)]
+        generative_blocks = [self._block("p", spec, template) for spec, template in self._expand(self.generative)]
         p_targets = {t for b in generative_blocks for t in b.targets}
         p_given = {g for b in generative_blocks for g in b.given}
         inputs = p_given - p_targets
@@ -317,7 +339,7 @@ class Model:
             data_targets = tuple(a for a in self.atoms if a in self.observed_atoms)
         self.data_atoms = frozenset(data_targets)
         data_block = Block("q", data_targets, (), "", "p_D(" + ", ".join(data_targets) + ")")
-        inference_blocks = [self._block("q", spec) for spec in self._expand(self.inference)]
+        inference_blocks = [self._block("q", spec, template) for spec, template in self._expand(self.inference)]
         for b in inference_blocks:
             observed_targets = set(b.targets) & self.observed_atoms
             if observed_targets:
@@ -355,35 +377,44 @@ class Model:
             self._add_version(version)
 
     # ----------------------------------------------------------------------------------------------- declaration
-    def _expand(self, specs: Sequence[str]) -> list[str]:
+    def _expand(self, specs: Sequence[str]) -> list[tuple[str, str]]:
+        """Factor specs with templates expanded: ``prod_j p(z_j|x)`` is one factor per component (``p(z_1|x)``, ...),
+        or, in the generic form, ``p(z_[j]|x)`` and the product of the others ``p(z_[-j]|x)``. Returns (spec,
+        template) pairs."""
         out = []
         for spec in specs:
             m = _FACTOR_TEMPLATE.match(spec)
             if not m:
-                out.append(spec)
+                out.append((spec, ""))
                 continue
             index, template = m.group(1), m.group(2)
-            # "prod_j p(z_j|x)": the vector is the variable whose name is followed by _j
-            vector = re.search(r"(\w+)_" + index + r"\b", template)
-            if not vector or vector.group(1) not in self.components:
-                raise ModelError(f"model {self.name}: cannot read factor template {spec!r}")
-            name = vector.group(1)
-            for atom in self.components[name]:
-                out.append(re.sub(rf"\b{name}_{index}\b", atom, template))
+            # "prod_j p(z_j|x)": the vectors are the variables whose names are followed by _j
+            names = list(dict.fromkeys(v for v in re.findall(r"(\w+?)_" + index + r"\b", template)))
+            if not names or any(n not in self.vectors for n in names):
+                raise ModelError(f"model {self.name}: cannot read factor template {spec!r}; expected e.g. "
+                                 "'prod_j p(z_j)' over a declared vector z")
+            if len({self.vector_sizes[n] for n in names}) > 1:
+                raise ModelError(f"model {self.name}: factor template {spec!r} pairs vectors of different sizes")
+            for position in range(len(self.components[names[0]])):
+                text = template
+                for name in names:
+                    text = re.sub(rf"\b{name}_{index}\b", self.components[name][position], text)
+                out.append((text, spec))
         return out
 
     @staticmethod
     def _subscript_text(d: Density) -> str:
         return ",".join(str(s) for s in d.subscript)
 
-    def _block(self, family: str, spec: str) -> Block:
+    def _block(self, family: str, spec: str, template: str = "") -> Block:
         d = density(spec)
         if d.family != family:
             raise ModelError(f"model {self.name}: factor {spec!r} must be a '{family}' density")
         subscript = self._subscript_text(d)
-        targets = tuple(a for a in self.atoms if a in self._atoms_of(d.targets, d))
-        given = tuple(a for a in self.atoms if a in self._atoms_of(d.given, d))
-        return Block(family, targets, given, subscript, str(d))
+        target_atoms, given_atoms = self._atoms_of(d.targets, d), self._atoms_of(d.given, d)
+        targets = tuple(a for a in self.atoms if a in target_atoms)
+        given = tuple(a for a in self.atoms if a in given_atoms)
+        return Block(family, targets, given, subscript, str(d), template=template)
 
     def _atoms_of(self, names: Iterable, term) -> frozenset[str]:
         atoms: set[str] = set()
@@ -393,6 +424,14 @@ class Model:
                 atoms.update(self.components[n])
             elif n in self.atom_to_group:
                 atoms.add(n)
+            elif self.generic and _component_of(n, self.vectors) is not None:
+                vector, index = _component_of(n, self.vectors)
+                if index.isdigit():
+                    raise ModelError(
+                        f"{term}: '{n}' is one particular component of the vector {vector}, whose size is "
+                        f"{self.vectors[vector]}; name a generic component ({vector}_j, inside a sum over j or for every "
+                        f"j), or declare a numeric size to name particular components")
+                atoms.add(generic_component(vector))
             else:
                 declared = ", ".join(self.components)
                 raise ModelError(f"{term}: variable '{n}' is not declared in model '{self.name}' (declared: {declared})")
@@ -465,11 +504,35 @@ class Model:
                     found.append(subscript)
         return list(dict.fromkeys(found))
 
+    def generic_model(self) -> "Model":
+        """This model with every vector as one generic component ``z_[j]`` and the others ``z_[-j]``: what symbolic
+        reasoning about any number of components works on."""
+        return self if self.generic or not self.vectors else self._copy(generic=True)
+
+    def has_symbolic_sizes(self) -> bool:
+        return any(not size.is_Integer for size in self.vector_sizes.values())
+
+    def expanded_model(self, sizes: Mapping[str, int]) -> "Model":
+        """This model with numeric vector sizes (each symbolic size gets the value given for it, by size name),
+        components ``z_1 .. z_J``; a symbolic size's coefficient is fixed to that value."""
+        vectors, fixed = {}, {}
+        for vector, size in self.vector_sizes.items():
+            if size.is_Integer:
+                vectors[vector] = int(size)
+            else:
+                value = int(sizes[str(size)])
+                vectors[vector] = value
+                fixed[str(size)] = (value, value)
+        coefficients = dict(self.coefficients)
+        coefficients.update(fixed)
+        return self._copy(vectors=vectors, coefficients=coefficients, generic=False)
+
     def _copy(self, **changes) -> "Model":
         kwargs = dict(
             name=self.name, observed=self.observed, latent=self.latent, generative=self.generative,
             inference=self.inference, data=self.data, vectors=self.vectors, auxiliary=self.auxiliary,
             coefficients=self.coefficients, description=self.description, versions=self.versions,
+            generic=self.generic,
         )
         kwargs.update(changes)
         return Model(**kwargs)
@@ -586,6 +649,13 @@ class Model:
     def validate(self, expr: sympy.Expr) -> None:
         """Check that every term of ``expr`` has a meaning in this model; raise :class:`ModelError` naming the first
         term that has none."""
+        if not self.generic and expr.has(IndexedSum, IndexedProduct):
+            from .indexed import expand_indexed
+
+            try:
+                expr = expand_indexed(expr, {v: int(n) for v, n in self.vector_sizes.items()})
+            except ValueError as error:
+                raise ModelError(str(error)) from None
         for node in sympy.preorder_traversal(expr):
             if isinstance(node, Density):
                 self.resolve(node)
@@ -678,12 +748,33 @@ class Model:
         return "\n".join(lines)
 
 
+def generic_component(vector: str) -> str:
+    """The name of the generic component ``z_j`` of a vector (any j) in a generic model."""
+    return f"{vector}_[j]"
+
+
+def rest_components(vector: str) -> str:
+    """The name of all the other components of a vector, taken together, in a generic model."""
+    return f"{vector}_[-j]"
+
+
+def _component_of(name: str, vectors) -> tuple[str, str] | None:
+    """``("z", "j")`` for ``z_j`` (``("z", "3")`` for ``z_3``) when ``z`` is a declared vector; else None."""
+    m = re.fullmatch(r"(?P<vector>\w+?)_(?P<index>[A-Za-z]|\d+)", name)
+    if m and m.group("vector") in vectors:
+        return m.group("vector"), m.group("index")
+    return None
+
+
 def coefficient_names(expr: sympy.Expr) -> set[str]:
     """Names of the coefficient symbols of an expression: symbols outside densities and MI variable lists."""
     names: set[str] = set()
 
     def walk(node) -> None:
         if isinstance(node, (Density, MutualInformation)):
+            return
+        if isinstance(node, (IndexedSum, IndexedProduct)):
+            walk(node.body)
             return
         if isinstance(node, sympy.Symbol):
             names.add(node.name)
