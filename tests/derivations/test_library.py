@@ -22,7 +22,7 @@ def test_every_step_matches_its_expected_verdict(derivation):
 def test_the_library_covers_the_required_derivations():
     names = {d.name for d in DERIVATIONS}
     for required in ["elbo", "elbo_jensen", "beta_vae", "condvae", "csvae", "diva_seed", "cdvae", "infovae_seed",
-                     "infovae", "elbo_surgery", "beta_tcvae_2", "beta_tcvae_3", "beta_tcvae_5", "conditional_prior_surgery"]:
+                     "infovae", "elbo_surgery", "beta_tcvae", "beta_tcvae_alpha", "conditional_prior_surgery"]:
         assert required in names
     for d in DERIVATIONS:
         assert d.source and d.references
@@ -40,7 +40,7 @@ def test_cdvae_mean_field_step():
 def test_model_terms_are_valid_terms_of_their_derivation_models():
     from elbocheck.derivations.library import beta_tcvae, beta_vae, cdvae, condvae, csvae, diva, elbo, infovae
 
-    models = {"vae": elbo.MODEL, "beta_vae": beta_vae.MODEL, "beta_tcvae": beta_tcvae.model(2),
+    models = {"vae": elbo.MODEL, "beta_vae": beta_vae.MODEL, "beta_tcvae": beta_tcvae.model(),
               "infovae": infovae.MODEL, "condvae": condvae.MODEL, "condvae_info": condvae.INFO_MODEL,
               "csvae": csvae.MODEL, "diva": diva.FULL_MODEL, "cdvae": cdvae.MODEL}
     assert set(models) == set(TERMS_BY_MODEL)
@@ -48,3 +48,9 @@ def test_model_terms_are_valid_terms_of_their_derivation_models():
         assert "reconstruction" in terms
         for expression in terms.values():
             models[name].validate(expression)
+
+
+def test_the_beta_tcvae_decomposition_is_one_derivation_for_any_number_of_dimensions():
+    (derivation,) = [d for d in DERIVATIONS if d.name == "beta_tcvae"]
+    assert str(derivation.model.vector_sizes["z"]) == "J"
+    assert not any(d.name.startswith("beta_tcvae_") and d.name[-1].isdigit() for d in DERIVATIONS)
