@@ -35,6 +35,7 @@ from .expressions import (
     measure_densities,
 )
 from .indexed import expand_indexed, indexed_vectors, rename_index
+from .samples import copies_in, copy_measure, rename_copies
 from .model import Block, Model, ModelError, Resolved, generic_component, rest_components
 
 # ----------------------------------------------------------------------------------------------------------- atoms
@@ -89,8 +90,20 @@ class ComponentSum:
         return ()
 
 
+@dataclass(frozen=True)
+class LogMeanExp:
+    """``E_{z_1..z_K ~ base, independent}[log (1/K) sum_k exp(g(z_k))]``: the importance-weighted bound's term (Burda
+    et al. 2016), for ``K`` samples from the measure ``base`` (which binds the sampled variable), ``g`` a measure-free
+    linear form in the sampled variable (its key), then the outer ``measure``."""
+
+    samples: object  # K: a SymPy integer or symbol
+    base: Measure
+    integrand: frozenset
+    measure: Measure = ()
+
+
 CONSTANT = "constant"
-Atom = Union[LogFactor, LogMarginal, LogExpectation, ComponentSum, str]
+Atom = Union[LogFactor, LogMarginal, LogExpectation, ComponentSum, LogMeanExp, str]
 
 
 class UnsupportedExpression(ModelError):
@@ -171,6 +184,7 @@ RULE_TC = "definition of total correlation"
 RULE_H = "definition of entropy"
 RULE_INDEPENDENT_PARTS = "a marginal of independent parts factorizes"
 RULE_COMPONENTS = "a product over the components of a vector is a sum of logs; sums are linear"
+RULE_SAMPLES = "importance samples are independent copies: a term of one sample is the term of the variable"
 
 
 class Canonicalizer:
@@ -214,6 +228,9 @@ class Canonicalizer:
         elif isinstance(atom, LogMarginal):
             graph = self.model.graphs[atom.family]
             inner = atom.nodes | (graph.ancestors(atom.nodes) & graph.inputs)
+        elif isinstance(atom, LogMeanExp):
+            used = frozenset().union(*[self.dependencies(a) for a, _ in atom.integrand]) if atom.integrand else frozenset()
+            inner = (used - _measure_bound(atom.base)) | _measure_free(atom.base)
         else:
             bound = frozenset().union(*[f.targets for f in atom.inner]) if atom.inner else frozenset()
             used = frozenset().union(*[self.dependencies(a) for a, _ in atom.integrand]) if atom.integrand else frozenset()
@@ -229,6 +246,8 @@ class Canonicalizer:
             return self.dependencies(LogExpectation(atom.inner, atom.integrand))
         if isinstance(atom, ComponentSum):
             return self.dependencies(atom)
+        if isinstance(atom, LogMeanExp):
+            return self.dependencies(LogMeanExp(atom.samples, atom.base, atom.integrand))
         return frozenset()
 
     # ------------------------------------------------------------------ sums over components
@@ -394,6 +413,8 @@ class Canonicalizer:
                 new_atom = LogFactor(atom.family, atom.block, measure)
             elif isinstance(atom, LogMarginal):
                 new_atom = LogMarginal(atom.family, atom.nodes, measure)
+            elif isinstance(atom, LogMeanExp):
+                new_atom = LogMeanExp(atom.samples, atom.base, atom.integrand, measure)
             else:
                 new_atom = LogExpectation(atom.inner, atom.integrand, measure)
             out = out + LinearForm.atom(new_atom, c)
@@ -433,6 +454,8 @@ class Canonicalizer:
             return LinearForm.atom(CONSTANT, expr)
         if isinstance(expr, sympy.log):
             return self.canonical_log(expr.args[0])
+        if isinstance(expr, Expectation) and isinstance(expr.measure, IndexedProduct):
+            return self.sample_expectation(expr)
         if isinstance(expr, Expectation):
             factors = self.measure_of(expr.measure)
             inner_bound = frozenset().union(*[f.targets for f in factors])
@@ -471,6 +494,57 @@ class Canonicalizer:
         if isinstance(expr, Density):
             raise UnsupportedExpression(f"{expr}: a density outside a log or an expectation's measure")
         raise UnsupportedExpression(f"{expr}: unsupported term ({type(expr).__name__})")
+
+    def sample_expectation(self, expr: Expectation) -> LinearForm:
+        """``E_{prod_k q(z_k|x)}[body]`` over K importance samples of ``z``. The body is a linear combination of:
+        ``log(c * sum_k f(z_k))`` (the importance-weighted term: ``log(c K)`` plus a :class:`LogMeanExp`),
+        ``sum_k h(z_k)`` (``K E_q[h(z)]``: each sample is distributed as ``z``), a term of one sample ``z_2``
+        (``E_q[h(z)]``) and terms free of the samples."""
+        found = copy_measure(expr.measure, self.model.samples)
+        if found is None:
+            raise UnsupportedExpression(f"{expr}: a product measure over an index must run over declared importance "
+                                        f"samples (samples: {', '.join(self.model.samples) or 'none'})")
+        variable, index, base_density = found
+        self.rules.add(RULE_SAMPLES)
+        K = self.model.sample_sizes[variable]
+        base = self.measure_of(base_density)
+        out = LinearForm()
+        for term in sympy.Add.make_args(expr.body):
+            coefficient, random = sympy.S.One, []
+            for factor in sympy.Mul.make_args(term):
+                if _is_random(factor):
+                    random.append(factor)
+                else:
+                    coefficient = coefficient * factor
+            if len(random) != 1:
+                raise UnsupportedExpression(f"{expr}: {term} is not linear in one random term")
+            part = random[0]
+            explicit = _explicit_copy_sum(part.args[0], variable, self.model.samples) \
+                if isinstance(part, sympy.log) else None
+            if isinstance(part, sympy.log) and (_sum_over_copies(part.args[0], index, variable) or explicit):
+                if explicit:  # log c (f(z_1) + f(z_2)): m distinct samples, alike in distribution
+                    scale, count, summand = explicit
+                else:
+                    scale, summed = _sum_over_copies(part.args[0], index, variable)
+                    count, summand = K, summed.body
+                integrand = self.canonical_log(rename_copies(summand, variable))
+                for atom in integrand.terms:
+                    if isinstance(atom, (LogExpectation, ComponentSum, LogMeanExp)) or \
+                            (atom != CONSTANT and atom.measure):
+                        raise UnsupportedExpression(f"{expr}: the summand of log sum_k must be a product of densities")
+                constant = LinearForm.atom(CONSTANT, sympy.log(scale * count)) if scale * count != 1 else LinearForm()
+                atom = LogMeanExp(count, tuple(base), integrand.key())
+                out = out + (LinearForm.atom(atom) + constant).scale(coefficient)
+            elif isinstance(part, IndexedSum) and str(part.index) == index:
+                inner = self.canonical(rename_copies(part.body, variable))
+                out = out + self.with_measure(inner, base).scale(coefficient * K)
+            elif copies_in(part, self.model.samples):
+                if part.has(IndexedSum) or len({n for n in copies_in(part, self.model.samples)}) > 1:
+                    raise UnsupportedExpression(f"{expr}: {part} mixes several samples outside a sum over them")
+                out = out + self.with_measure(self.canonical(rename_copies(part, variable)), base).scale(coefficient)
+            else:
+                out = out + self.canonical(part).scale(coefficient)
+        return out
 
     def indexed_body(self, expr) -> tuple[tuple | None, sympy.Expr]:
         """The vectors an indexed sum or product runs over and its body with the generic component; for a model
@@ -637,6 +711,51 @@ def _conditional_blocks(graph, targets: frozenset, given: frozenset):
     return blocks
 
 
+def _sum_over_copies(arg, index: str, variable: str):
+    """For ``c * sum_k f(z_k)`` (``c`` free of random terms): (c, the sum); else None."""
+    scale, sums = sympy.S.One, []
+    for factor in sympy.Mul.make_args(arg):
+        if isinstance(factor, IndexedSum) and str(factor.index) == index:
+            sums.append(factor)
+        elif _is_random(factor):
+            return None
+        else:
+            scale = scale * factor
+    if len(sums) != 1:
+        return None
+    return scale, sums[0]
+
+
+def _explicit_copy_sum(arg, variable: str, samples):
+    """For ``c * (f(z_1) + ... + f(z_m))`` over distinct samples of ``variable``, the same ``f`` each time:
+    (c, m, f(z_1)); else None. (Independent samples alike in distribution: any m of them are m samples.)"""
+    scale, sums = sympy.S.One, []
+    for factor in sympy.Mul.make_args(arg):
+        if isinstance(factor, sympy.Add):
+            sums.append(factor)
+        elif _is_random(factor):
+            return None
+        else:
+            scale = scale * factor
+    if len(sums) != 1:
+        return None
+    terms = sympy.Add.make_args(sums[0])
+    indices, shapes, weights, randoms = [], set(), set(), []
+    for term in terms:
+        weight = sympy.Mul(*[f for f in sympy.Mul.make_args(term) if not _is_random(f)])
+        random = sympy.Mul(*[f for f in sympy.Mul.make_args(term) if _is_random(f)], evaluate=False)
+        named = copies_in(random, samples)
+        if len(named) != 1:
+            return None
+        indices.append(named.pop())
+        shapes.add(rename_copies(random, variable))
+        weights.add(weight)
+        randoms.append(random)
+    if len(set(indices)) != len(indices) or len(shapes) != 1 or len(weights) != 1:
+        return None
+    return scale * weights.pop(), sympy.Integer(len(terms)), randoms[0]
+
+
 def _template_vectors(block: Block) -> tuple:
     """The vectors a template block is a component factor of (``z`` for ``p(z_[j])`` from ``prod_j p(z_j)``)."""
     names = [a[: -len("_[j]")] for a in block.targets if a.endswith("_[j]")]
@@ -657,6 +776,11 @@ def _mentions(atom) -> frozenset:
         out |= atom.block.variables
     elif isinstance(atom, LogMarginal):
         out |= atom.nodes
+    elif isinstance(atom, LogMeanExp):
+        for f in atom.base:
+            out |= f.targets | f.given
+        for a, _ in atom.integrand:
+            out |= _mentions(a)
     else:
         for f in atom.inner:
             out |= f.targets | f.given

@@ -26,6 +26,7 @@ from .canonical import (
     LogExpectation,
     LogFactor,
     LogMarginal,
+    LogMeanExp,
     MeasureFactor,
 )
 from .display import display_density, display_form
@@ -103,7 +104,7 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
         for atom in form.terms:
             inner = atom.inner if isinstance(atom, ComponentSum) else atom
             if atom not in allowed and not (inner != CONSTANT and not inner.measure
-                                            and not isinstance(inner, LogExpectation)):
+                                            and not isinstance(inner, (LogExpectation, LogMeanExp))):
                 return
         key = form.key()
         if not form.terms or key in seen_forms:
@@ -172,6 +173,34 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
             consider(text, r"\text{Jensen gap of } " + display_form(model, LinearForm.atom(atom), latex=True), gap)
             for power_mean in _power_mean_gaps(atom, canon):
                 consider(*power_mean)
+    mean_exps = [a for a in difference.terms if isinstance(a, LogMeanExp)]
+    for atom in mean_exps:
+        for candidate in _importance_weighted_gaps(atom, canon, mean_exps):
+            consider(*candidate)
+    return out
+
+
+def _importance_weighted_gaps(atom: LogMeanExp, canon: Canonicalizer, others: list) -> list:
+    """The inequalities of the importance-weighted bound (Burda, Grosse & Salakhutdinov 2016), as candidates:
+    ``log E_q[exp g] - E[log (1/K) sum_k exp g(z_k)] >= 0`` (Jensen: log is concave; the first term is often
+    ``log p(x)`` by the importance-sampling identity), ``E[log (1/K) sum_k exp g(z_k)] - E_q[g] >= 0`` (the log of a
+    mean is at least the mean of the logs) and, for another number of samples ``K' <= K``, ``L_K - L_K' >= 0``
+    (Theorem 1: the bound does not decrease with K)."""
+    model = canon.model
+    shown = display_form(model, LinearForm.atom(atom))
+    own = LinearForm.atom(atom)
+    integrand = LinearForm(dict(atom.integrand))
+    upper = canon.with_measure(canon.log_expectation_form(list(atom.base), integrand), list(atom.measure))
+    lower = canon.with_measure(canon.with_measure(integrand, list(atom.base)), list(atom.measure))
+    out = [(f"Jensen gap (log of a mean of weights) of {shown}", f"\\text{{Jensen gap of }} {shown}", upper - own),
+           (f"log-mean gap of {shown}", f"\\text{{log-mean gap of }} {shown}", own - lower)]
+    for other in others:
+        if other is atom or (other.base, other.integrand, other.measure) != (atom.base, atom.integrand, atom.measure):
+            continue
+        if nonnegative(sympy.sympify(atom.samples) - sympy.sympify(other.samples), model):
+            text = (f"monotonicity in the number of samples ({sympy.sstr(atom.samples)} >= "
+                    f"{sympy.sstr(other.samples)}) of {shown}")
+            out.append((text, text, own - LinearForm.atom(other)))
     return out
 
 

@@ -22,7 +22,16 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .canonical import CONSTANT, Canonicalizer, ComponentSum, LinearForm, LogExpectation, LogFactor, LogMarginal
+from .canonical import (
+    CONSTANT,
+    Canonicalizer,
+    ComponentSum,
+    LinearForm,
+    LogExpectation,
+    LogFactor,
+    LogMarginal,
+    LogMeanExp,
+)
 from .certificates import Certificate, find_certificate
 from .display import display_form
 from .indexed import expand_indexed, free_component_indices, particular_components
@@ -500,6 +509,8 @@ def _depends_on_parameters(model: Model, atom) -> bool:
         return model.graphs[atom.family].depends_on_parameters(atom.nodes)
     if isinstance(atom, LogExpectation):
         return any(factor_parametric(f) for f in atom.inner) or any(_depends_on_parameters(model, a) for a, _ in atom.integrand)
+    if isinstance(atom, LogMeanExp):
+        return any(factor_parametric(f) for f in atom.base) or any(_depends_on_parameters(model, a) for a, _ in atom.integrand)
     return True
 
 
@@ -556,9 +567,10 @@ def numeric_instances(model: Model, step: Step) -> tuple[list[NumericCase], str 
     standing for all the others: constant components contribute nothing to any log-density, so such an instance is
     an instance of the full vector, evaluated exactly (its sums count the third component's term J - 2 times).
     Returns also why there are none, if there are none."""
-    if not model.vectors:
+    if not model.vectors and not model.samples:
         return [NumericCase(model, step)], None
-    symbolic = [size for size in model.vector_sizes.values() if not size.is_Integer]
+    symbolic = [size for size in list(model.vector_sizes.values()) + list(model.sample_sizes.values())
+                if not size.is_Integer]
     if symbolic:
         names = sorted({str(size) for size in symbolic})
         choices = []
@@ -575,6 +587,11 @@ def numeric_instances(model: Model, step: Step) -> tuple[list[NumericCase], str 
         values = {v: int(n.subs({sympy.Symbol(k, real=True): val for k, val in sizes.items()}))
                   for v, n in model.vector_sizes.items()}
         large = {v: n for v, n in values.items() if n > NUMERIC_COMPONENTS}
+        samples = {v: int(n.subs({sympy.Symbol(k, real=True): val for k, val in sizes.items()}))
+                   for v, n in model.sample_sizes.items()}
+        if any(n > 4 for n in samples.values()):
+            return [], (f"no numeric search: {max(samples.values())} importance samples (numeric instances enumerate "
+                        "at most 4); the symbolic side decides this step alone")
         if large and any(int(name.rsplit("_", 1)[1]) > 2 for name in named if name.rsplit("_", 1)[0] in large):
             return [], (f"no numeric search: the step names components beyond the second of a vector with "
                         f"{max(large.values())} components")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy
 
-from .canonical import CONSTANT, ComponentSum, LinearForm, LogExpectation, LogFactor, LogMarginal, MeasureFactor
+from .canonical import CONSTANT, ComponentSum, LinearForm, LogExpectation, LogFactor, LogMarginal, LogMeanExp, MeasureFactor
 from .expressions import Density
 from .model import Model, Resolved
 
@@ -63,6 +63,12 @@ def display_atom(model: Model, atom, latex: bool = False) -> str:
     elif isinstance(atom, LogMarginal):
         d = display_density(model, Resolved(atom.family, atom.nodes, frozenset()))
         inner = (r"\log " + sympy.latex(d)) if latex else f"log {sympy.sstr(d)}"
+    elif isinstance(atom, LogMeanExp):
+        integrand = display_form(model, LinearForm(dict(atom.integrand)), latex)
+        measure = _measure_text(model, atom.base, latex)
+        K = sympy.latex(atom.samples) if latex else sympy.sstr(atom.samples)
+        inner = (rf"\mathbb{{E}}_{{{measure}^{{\otimes {K}}}}}\left[\log \frac{{1}}{{{K}}}\sum_k \exp\left({integrand}\right)_k\right]"
+                 if latex else f"E_{{{K} samples of {measure}}}[log (1/{K}) sum_k exp({integrand})_k]")
     else:
         integrand = display_form(model, LinearForm(dict(atom.integrand)), latex)
         measure = _measure_text(model, atom.inner, latex)

@@ -137,7 +137,7 @@ class Expectation(Expr):
 
     def __new__(cls, measure, body):
         measure_factors = measure_densities(measure)
-        if not measure_factors:
+        if not measure_factors and not isinstance(measure, IndexedProduct):
             raise ValueError(f"expectation measure {measure} is not a density or a product of densities")
         return Expr.__new__(cls, measure, sympy.sympify(body))
 

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .expressions import Density, Entropy, Expectation, KL, MutualInformation, TotalCorrelation, measure_densities
+from .expressions import (
+    Density,
+    Entropy,
+    Expectation,
+    IndexedProduct,
+    IndexedSum,
+    KL,
+    MutualInformation,
+    TotalCorrelation,
+    measure_densities,
+)
 from .model import Block, Model
 from .numeric import unique_blocks
 
@@ -180,6 +190,9 @@ class GaussianEvaluator:
 
     def _value(self, expr, instance: GaussianInstance) -> Quadratic:
         n = instance.n
+        if isinstance(expr, (IndexedSum, IndexedProduct)) or (isinstance(expr, Expectation)
+                                                              and isinstance(expr.measure, IndexedProduct)):
+            raise GaussianUnsupported(f"{expr}: sums over importance samples have no linear-Gaussian closed form")
         if isinstance(expr, sympy.Add):
             out = Quadratic.constant(n, 0.0)
             for a in expr.args:

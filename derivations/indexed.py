@@ -55,9 +55,8 @@ def expand_indexed(expr, sizes: Mapping[str, int], padded: Mapping[str, int] | N
             index = str(node.index)
             body = write_out(node.body)
             vectors = indexed_vectors(body, index, sizes)
-            if not vectors:
-                raise ValueError(f"{node}: the index {index} names no component of a declared vector "
-                                 f"(vectors: {', '.join(sizes) or 'none'})")
+            if not vectors:  # a sum over something else (importance samples): left as it is
+                return node.func(node.index, body)
             counts = {int(sizes[v]) for v in vectors}
             if len(counts) != 1:
                 raise ValueError(f"{node}: the index {index} runs over vectors of different sizes")

@@ -268,6 +268,7 @@ class Model:
     description: str = ""
     versions: Sequence[str] = ()
     generic: bool = False
+    samples: Mapping[str, int | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.observed = list(self.observed)
@@ -307,6 +308,19 @@ class Model:
         self.atom_to_group = {a: g for g, atoms in self.components.items() for a in atoms}
         self.atoms: tuple[str, ...] = tuple(a for g in groups for a in self.components[g])
         self.observed_atoms = frozenset(a for g in self.observed for a in self.components[g])
+        # importance samples: K copies of a latent variable (K a number or a symbol >= 1)
+        self.sample_sizes: dict[str, sympy.Expr] = {}
+        for variable, size in self.samples.items():
+            if variable not in self.latent or variable in self.vectors:
+                raise ModelError(f"model {self.name}: samples of {variable!r}: only a declared latent variable that is "
+                                 "not a vector can have importance samples")
+            if isinstance(size, (str, sympy.Symbol)):
+                self.sample_sizes[variable] = sympy.Symbol(str(size), real=True)
+                size_ranges.setdefault(str(size), (1, None))
+            else:
+                if int(size) != size or int(size) < 1:
+                    raise ModelError(f"model {self.name}: {size!r} importance samples of {variable}; expected >= 1")
+                self.sample_sizes[variable] = sympy.Integer(int(size))
         coefficients = dict(size_ranges)
         coefficients.update(self.coefficients)
         self.coefficient_ranges = {k: coefficient_range(v) for k, v in coefficients.items()}
@@ -424,6 +438,11 @@ class Model:
                 atoms.update(self.components[n])
             elif n in self.atom_to_group:
                 atoms.add(n)
+            elif copy_of(n, self.samples) is not None:
+                variable = copy_of(n, self.samples)[0]
+                raise ModelError(
+                    f"{term}: '{n}' is an importance sample of {variable}; a sample has a meaning only inside an "
+                    f"expectation over all the samples, E_{{prod_k q({variable}_k | ...)}}[...]")
             elif self.generic and _component_of(n, self.vectors) is not None:
                 vector, index = _component_of(n, self.vectors)
                 if index.isdigit():
@@ -513,26 +532,30 @@ class Model:
         return any(not size.is_Integer for size in self.vector_sizes.values())
 
     def expanded_model(self, sizes: Mapping[str, int]) -> "Model":
-        """This model with numeric vector sizes (each symbolic size gets the value given for it, by size name),
-        components ``z_1 .. z_J``; a symbolic size's coefficient is fixed to that value."""
-        vectors, fixed = {}, {}
-        for vector, size in self.vector_sizes.items():
-            if size.is_Integer:
-                vectors[vector] = int(size)
-            else:
-                value = int(sizes[str(size)])
-                vectors[vector] = value
-                fixed[str(size)] = (value, value)
+        """This model with numeric vector sizes and numbers of samples (each symbolic size gets the value given for
+        it, by size name), components ``z_1 .. z_J``; a symbolic size's coefficient is fixed to that value."""
+        vectors, samples, fixed = {}, {}, {}
+        for target, declared in ((vectors, self.vector_sizes), (samples, self.sample_sizes)):
+            for variable, size in declared.items():
+                if size.is_Integer:
+                    target[variable] = int(size)
+                else:
+                    value = int(sizes[str(size)])
+                    target[variable] = value
+                    fixed[str(size)] = (value, value)
         coefficients = dict(self.coefficients)
         coefficients.update(fixed)
-        return self._copy(vectors=vectors, coefficients=coefficients, generic=False)
+        return self._copy(vectors=vectors, samples=samples, coefficients=coefficients, generic=False)
+
+    def has_symbolic_samples(self) -> bool:
+        return any(not size.is_Integer for size in self.sample_sizes.values())
 
     def _copy(self, **changes) -> "Model":
         kwargs = dict(
             name=self.name, observed=self.observed, latent=self.latent, generative=self.generative,
             inference=self.inference, data=self.data, vectors=self.vectors, auxiliary=self.auxiliary,
             coefficients=self.coefficients, description=self.description, versions=self.versions,
-            generic=self.generic,
+            generic=self.generic, samples=self.samples,
         )
         kwargs.update(changes)
         return Model(**kwargs)
@@ -649,6 +672,11 @@ class Model:
     def validate(self, expr: sympy.Expr) -> None:
         """Check that every term of ``expr`` has a meaning in this model; raise :class:`ModelError` naming the first
         term that has none."""
+        if self.samples:
+            try:
+                expr = strip_copy_expectations(expr, self.samples)
+            except ValueError as error:
+                raise ModelError(str(error)) from None
         if not self.generic and expr.has(IndexedSum, IndexedProduct):
             from .indexed import expand_indexed
 
@@ -685,7 +713,8 @@ class Model:
                 self.resolve(node.of)
             elif isinstance(node, Expectation):
                 if not measure_densities(node.measure):
-                    raise ModelError(f"{node}: the expectation's measure must be a density or a product of densities")
+                    raise ModelError(f"{node}: the expectation's measure must be a density or a product of densities"
+                                     " (a product over importance samples needs them declared: samples=...)")
         unknown = coefficient_names(expr) - set(self.coefficient_symbols)
         if unknown:
             raise ModelError(
@@ -746,6 +775,9 @@ class Model:
         if self.coefficient_ranges:
             lines.append("  coefficients: " + ", ".join(r.describe(k) for k, r in self.coefficient_ranges.items()))
         return "\n".join(lines)
+
+
+from .samples import copy_of, strip_copy_expectations  # noqa: E402  (samples imports expressions only)
 
 
 def generic_component(vector: str) -> str:

@@ -17,8 +17,19 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from .expressions import Density, Entropy, Expectation, KL, MutualInformation, TotalCorrelation, measure_densities
+from .expressions import (
+    Density,
+    Entropy,
+    Expectation,
+    IndexedProduct,
+    IndexedSum,
+    KL,
+    MutualInformation,
+    TotalCorrelation,
+    measure_densities,
+)
 from .model import Block, Model, ModelError
+from .samples import copy_of, copy_measure, rename_copies
 
 
 @dataclass
@@ -208,6 +219,8 @@ class Evaluator:
 
     def __init__(self, model: Model):
         self.model = model
+        # inside an expectation over importance samples: variable -> (number of samples, first extra axis)
+        self._copies: dict[str, tuple[int, int]] = {}
 
     def value(self, expr, instance: Instance) -> np.ndarray:
         return np.asarray(self._value(sympy.sympify(expr), instance), dtype=float)
@@ -215,9 +228,69 @@ class Evaluator:
     def _density(self, d: Density, instance: Instance) -> np.ndarray:
         # The written conditioning set, not the reduced one: this evaluator must not rely on the symbolic side's
         # independence reasoning. (p densities are conditioned on the generative inputs implicitly.)
+        copies = {str(v): copy_of(str(v), self.model.samples) for v in d.targets + d.given}
+        copies = {name: c for name, c in copies.items() if c is not None}
+        if copies:  # a density of one importance sample: the variable's density, on that sample's own axis
+            (name, (variable, index)), = copies.items()
+            if variable not in self._copies or not index.isdigit():
+                raise ModelError(f"{d}: an importance sample outside an expectation over the samples")
+            table = self._density(rename_copies(d, variable), instance)
+            return self._to_copy(table, instance, variable, int(index))
         r = self.model.resolve(d)
         written = self.model._atoms_of(d.given, d) - self.model.graphs[r.family].inputs
         return instance.conditional(r.family, r.targets, written)
+
+    def _padded(self, array, instance: Instance):
+        """An array with the extra axes of the importance samples in scope (size 1)."""
+        extra = sum(k for k, _ in self._copies.values())
+        array = np.asarray(array, dtype=float)
+        if array.ndim == 0 or not extra:
+            return array
+        wanted = len(instance.axes) + extra
+        return array.reshape(array.shape + (1,) * (wanted - array.ndim)) if array.ndim < wanted else array
+
+    def _to_copy(self, table, instance: Instance, variable: str, k: int):
+        """The variable's axis of ``table`` moved to the extra axis of its k-th importance sample."""
+        table = self._padded(table, instance)
+        count, first = self._copies[variable]
+        if not 1 <= k <= count:
+            raise ModelError(f"importance sample {variable}_{k}: there are {count} samples")
+        return np.swapaxes(table, instance.axes.index(variable), first + k - 1)
+
+    def _sample_expectation(self, expr: Expectation, instance: Instance):
+        """``E_{prod_k q(z_k|x)}[body]``: one extra axis per sample, each sample drawn from ``q(z|x)``; the body is
+        evaluated on every combination of samples and weighted by the product of their densities."""
+        found = copy_measure(expr.measure, self.model.samples)
+        if found is None:
+            raise ModelError(f"{expr}: a product measure over an index must run over declared importance samples")
+        variable, index, base = found
+        count = int(self.model.sample_sizes[variable])
+        first = len(instance.axes) + sum(k for k, _ in self._copies.values())
+        self._copies[variable] = (count, first)
+        try:
+            weight = 1.0
+            for k in range(1, count + 1):
+                weight = weight * self._to_copy(self._density(base, instance), instance, variable, k)
+            value = self._padded(self._value(expr.body, instance), instance)
+            weight, value = np.broadcast_arrays(weight, value)
+            total = (weight * value).sum(axis=tuple(range(first, first + count)))
+        finally:
+            del self._copies[variable]
+        return total
+
+    def _copy_sum(self, expr: IndexedSum, instance: Instance):
+        """``sum_k f(z_k)`` over the importance samples in scope: the sum of ``f`` on each sample."""
+        index = str(expr.index)
+        variables = [v for v in self._copies if sympy.Symbol(f"{v}_{index}") in _names_in(expr.body)]
+        if len(variables) != 1:
+            raise ModelError(f"{expr}: a sum that does not run over the importance samples in scope")
+        variable = variables[0]
+        count, _ = self._copies[variable]
+        total = 0.0
+        for k in range(1, count + 1):
+            term = expr.body.xreplace({sympy.Symbol(f"{variable}_{index}"): sympy.Symbol(f"{variable}_{k}")})
+            total = total + self._padded(self._value(term, instance), instance)
+        return total
 
     def _sum_out(self, array: np.ndarray, instance: Instance, names) -> np.ndarray:
         axes = tuple(i for i, a in enumerate(instance.axes) if a in names and array.shape[i] > 1)
@@ -228,6 +301,10 @@ class Evaluator:
         return self._sum_out(weight * body, instance, names)
 
     def _value(self, expr, instance: Instance):
+        value = self._term(expr, instance)
+        return self._padded(value, instance) if self._copies else value
+
+    def _term(self, expr, instance: Instance):
         if isinstance(expr, sympy.Add):
             return sum(self._value(a, instance) for a in expr.args)
         if isinstance(expr, sympy.Mul):
@@ -247,6 +324,10 @@ class Evaluator:
             return float(expr)
         if isinstance(expr, Density):
             return self._density(expr, instance)
+        if isinstance(expr, Expectation) and isinstance(expr.measure, IndexedProduct):
+            return self._sample_expectation(expr, instance)
+        if isinstance(expr, IndexedSum):
+            return self._copy_sum(expr, instance)
         if isinstance(expr, Expectation):
             # nested expectations: E_{a(X) b(Z|X)}[f] = sum_x a(x) sum_z b(z|x) f(x, z)
             body = self._value(expr.body, instance)
@@ -279,6 +360,14 @@ class Evaluator:
             full = self._density(expr.of, instance)
             return -self._expect(full, np.log(full), instance, r.targets)
         raise ModelError(f"{expr}: cannot evaluate this term numerically ({type(expr).__name__})")
+
+
+def _names_in(expr) -> set:
+    out = set()
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, Density):
+            out.update(node.targets + node.given)
+    return out
 
 
 def free_axes(array: np.ndarray, instance: Instance) -> list[str]:
