@@ -16,6 +16,13 @@ swapped KL arguments, reversed inequalities, coefficients outside the range a bo
 (which can be negative), mutual information under the wrong joint, convexity of KL, data processing, measures
 written in another order, Renyi bounds with fractional and symbolic exponents, and the IWAE bound with K = 2.
 
+The LaTeX part lives in ``adversarial/`` (five files, each with its TOML sidecar). Besides ``truth``, a sidecar entry
+may give ``error = "why"`` instead (a step the semantics give no meaning: two data points ``x^{(i)}``, ``x^{(j)}``; a
+subscript the header does not declare), which the checker must report as an error, never prove or refute, and
+``truth_without_assumptions`` for a step under a header assumption (the checker checks it again without);
+:data:`TRUTH_WITHOUT_ASSUMPTIONS` does the same for the API entries. ``tests/derivations/test_adversarial_corpus.py``
+runs everything through the checker.
+
 References for the identities: Kingma & Welling 2014 (ELBO); Sonderby et al. 2016 and Burda et al. 2016 (hierarchical
 and importance-weighted bounds); Kingma et al. 2014, "Semi-supervised learning with deep generative models" (M2);
 Dempster, Laird & Rubin 1977 and Neal & Hinton 1998 (EM); Hoffman & Johnson 2016 (ELBO surgery); Chen et al. 2018
