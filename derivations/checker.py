@@ -34,6 +34,7 @@ from .canonical import (
 )
 from .certificates import Certificate, find_certificate
 from .display import display_form
+from .expressions import density
 from .indexed import expand_indexed, free_component_indices, particular_components
 from .model import Model, ModelError, generic_component
 from .gaussian import GaussianEvaluator, GaussianInstance, GaussianUnsupported
@@ -264,14 +265,20 @@ class Checker:
             else:
                 result.reason = f"{reason}; numeric search over {tried} instances found no counterexample"
         if step.assumptions:
-            without, tried = self._search_all(instances, (), seed + 1)
-            if without is not None:
-                result.without_assumptions = {"verdict": "refuted", "counterexample": without.as_dict()}
+            proof_without, _, _ = self._prove(symbolic_model, symbolic_step)
+            if proof_without is not None:
+                result.without_assumptions = {"verdict": "proven", "certificate": proof_without,
+                                              "reason": "the step holds without the assumption"}
             else:
-                result.without_assumptions = {
-                    "verdict": "not refuted",
-                    "reason": f"no counterexample in {tried} instances without the assumption (it may be unnecessary)",
-                }
+                without, tried = self._search_all(instances, (), seed + 1)
+                if without is not None:
+                    result.without_assumptions = {"verdict": "refuted", "counterexample": without.as_dict()}
+                else:
+                    result.without_assumptions = {
+                        "verdict": "not refuted",
+                        "reason": f"no counterexample in {tried} instances without the assumption (it may be "
+                                  "unnecessary)",
+                    }
         result.seconds = time.perf_counter() - start
         return result
 
@@ -526,6 +533,15 @@ def symbolic_model_for(model: Model, step: Step) -> tuple[Model, Step]:
     if not model.vectors:
         return model, step
     named = particular_components(step.lhs, model.vectors) | particular_components(step.rhs, model.vectors)
+    in_assumptions = set()
+    for assumption in step.assumptions:
+        for spec in (assumption.joint,) + tuple(assumption.factors):
+            in_assumptions |= particular_components(density(spec), model.vectors)
+    if in_assumptions:  # an assumption about particular components needs the numeric size
+        if model.has_symbolic_sizes():
+            raise ModelError(f"an assumption names particular components ({', '.join(sorted(in_assumptions))}) of a "
+                             "vector whose size is a symbol; write it with a template, e.g. prod_j q(z_j|x)")
+        return model, step
     if not named:
         return model.generic_model(), step
     by_vector: dict[str, set[str]] = {}
