@@ -110,3 +110,52 @@ def particular_components(expr, vectors) -> set[str]:
         if m and m.group("vector") in vectors:
             out.add(name)
     return out
+
+
+def free_names(expr, vectors=(), samples=()) -> set[str]:
+    """The variable names an expression leaves free (not integrated by an expectation, a KL, an MI, an entropy), with
+    components of vectors written as the vector (``z_j``, ``z_1`` -> ``z``); copies of importance samples are bound
+    by the expectation over them."""
+    from .expressions import Entropy, Expectation, KL, TotalCorrelation
+
+    def base(name: str) -> str:
+        m = re.fullmatch(r"(?P<v>\w+?)_(?P<i>[A-Za-z]|\d+)", name)
+        if m and (m.group("v") in vectors or m.group("v") in samples):
+            return m.group("v")
+        return name
+
+    def names_of(d) -> tuple[set[str], set[str]]:
+        return {base(str(v)) for v in d.targets}, {base(str(v)) for v in d.given}
+
+    def walk(node) -> set[str]:
+        if isinstance(node, Density):
+            targets, given = names_of(node)
+            return targets | given
+        if isinstance(node, MutualInformation):
+            return set()
+        if isinstance(node, KL):
+            targets, given = names_of(node.first)
+            second = set().union(*names_of(node.second))
+            return given | (second - targets)
+        if isinstance(node, (TotalCorrelation, Entropy)):
+            return names_of(node.of)[1]
+        if isinstance(node, Expectation):
+            body = walk(node.body)
+            if isinstance(node.measure, IndexedProduct):
+                targets, given = names_of(node.measure.body)
+                return (body - targets) | given
+            from .expressions import measure_densities
+
+            bound, free = set(), set()
+            for d in measure_densities(node.measure):
+                targets, given = names_of(d)
+                free |= given - bound
+                bound |= targets
+            return (body - bound) | (free - bound)
+        out: set[str] = set()
+        for a in getattr(node, "args", ()):
+            if isinstance(a, sympy.Basic):
+                out |= walk(a)
+        return out
+
+    return walk(sympy.sympify(expr))

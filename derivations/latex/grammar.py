@@ -62,17 +62,25 @@ signed_brace: SIGNED_BRACE expr RBRACE UNDER_LABEL?
 ?product: power
     | power product       -> mul
     | power CDOT product  -> mul
+    | power SLASH product -> div
     | log_app
     | expect_app
     | integral
+    | bigop
 
 log_app: LOG product
 expect_app: EXPECT "_" "{" measure "}" product
+    | EXPECT SUB product                  -> expect_sub
     | UPPER "_" "{" measure "}" product   -> bare_expect_app
 integral: INT SUB? product DIFF*
+// \sum_{j=1}^{J} f, \prod_j q(z_j|x): over the components of a vector, or over importance samples
+bigop: BIGOP product
 
 measure: measure_item+
 ?measure_item: density
+    | LOWER SUB?                    -> bare_measure
+    | variable SIM LOWER SUB?       -> sampled_bare
+    | variable SEP sample_rest SIM density -> sampled_list
     | variable SIM density  -> sampled
     | CDOT                  -> measure_dot
 
@@ -89,6 +97,7 @@ measure: measure_item+
     | name_app
     | kl_app
     | tc_app
+    | entropy_app
     | CONST                 -> const_term
     | underbrace
     | CMD                   -> unknown_command
@@ -111,7 +120,10 @@ tc_app: TC_WORD args
 args: LPAR arglist RPAR
     | LSQB arglist RSQB
 arglist: arg (SEP arg)*
-?arg: variable | density
+?arg: variable | density | DOTS | density_product | bigop
+density_product: density density+
+sample_rest: (variable | DOTS) (SEP (variable | DOTS))*
+entropy_app: HENT SUB? args
 variable: (LOWER | UPPER | GREEK | BOLDVAR) SUB? SAMPLE_INDEX?
 
 // ------------------------------------------------------------------------------------------------ terminals
@@ -129,7 +141,11 @@ CDOT.2: /\\(cdot|times)(?![a-zA-Z])|\*|·|×/
 SIM.3: /\\sim(?![a-zA-Z])/
 
 LOG.2: /\\(log|ln)(?![a-zA-Z])/
-EXPECT.3: /\\mathbb\s*\{\s*E\s*\}|\\mathbb\s+E(?![a-zA-Z])|\\E(?![a-zA-Z])|\\operatorname\s*\{\s*(\\mathbb\s*\{\s*E\s*\}|E)\s*\}|\\mathrm\s*\{\s*E\s*\}|\\mathop\s*\{\s*\\mathbb\s*\{\s*E\s*\}\s*\}/
+BIGOP.3: /\\(sum|prod)(?![a-zA-Z])(\s*\\(limits|nolimits)(?![a-zA-Z]))?(\s*_\s*(\{[^{}]*\}|[a-zA-Z]))?(\s*\^\s*(\{[^{}]*\}|[a-zA-Z0-9]|\\[a-zA-Z]+))?/
+DOTS.3: /\\(dots|ldots|cdots|dotsc)(?![a-zA-Z])|\.\.\./
+HENT.3: /\\mathbb\s*\{\s*H\s*\}|\\operatorname\s*\{\s*H\s*\}|\\mathrm\s*\{\s*H\s*\}/
+SLASH: "/"
+EXPECT.3: /\\mathbf\s*\{\s*E\s*\}|\\mathbb\s*\{\s*E\s*\}|\\mathbb\s+E(?![a-zA-Z])|\\E(?![a-zA-Z])|\\operatorname\s*\{\s*(\\mathbb\s*\{\s*E\s*\}|E)\s*\}|\\mathrm\s*\{\s*E\s*\}|\\mathop\s*\{\s*\\mathbb\s*\{\s*E\s*\}\s*\}/
 INT.2: /\\(iiint|iint|int|oint)(?![a-zA-Z])/
 DIFF.4: /(\\mathrm\s*\{\s*d\s*\}|\\text\s*\{\s*d\s*\}|\\operatorname\s*\{\s*d\s*\}|d)\s*(""" + _BOLD + r"""\s*\{\s*(\\[a-zA-Z]+|[a-zA-Z])\s*\}|\\(""" + _GREEK_RE + r""")(?![a-zA-Z])|[a-zA-Z""" + _UNICODE_RE + r"""])(\s*_\s*(\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z0-9]))?/
 FRAC.2: /\\[dt]?frac(?![a-zA-Z])/
@@ -182,13 +198,14 @@ TERMINAL_DESCRIPTIONS = {
     "BOLDVAR": "a variable such as '\\mathbf{z}'", "GREEK": "a Greek letter", "SUB": "a subscript '_{...}'",
     "SUPSIMPLE": "a power '^{...}'", "SAMPLE_INDEX": "a sample index '^{(i)}'", "SEP": "',' or '|' or '||'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "LBRACE_ESC": "'\\{'", "RBRACE_ESC": "'\\}'",
+    "BIGOP": "'\\sum' or '\\prod'", "DOTS": "'\\dots'", "HENT": "'\\mathbb{H}'", "SLASH": "'/'",
     "NUMBER": "a number", "LOWER": "a density or variable name", "UPPER": "a name", "CMD": "a command",
     "CIRCUMFLEX": "'^'", "UNDERSCORE": "'_'", "$END": "the end of the line",
 }
 
 RELATION_TERMINALS = {"EQ", "EQ_SUB", "GEQ", "LEQ", "OVERSET_REL", "DEFEQ", "BADREL"}
 EXPRESSION_START = {"NUMBER", "GREEK", "LPAR", "LSQB", "LBRACE", "LBRACE_ESC", "FRAC", "LOWER", "UPPER", "NAME_HEAD",
-                    "KL_WORD", "TC_WORD", "LOG", "EXPECT", "INT", "CONST", "BRACE_CMD"}
+                    "KL_WORD", "TC_WORD", "LOG", "EXPECT", "INT", "CONST", "BRACE_CMD", "BIGOP", "HENT"}
 
 
 def describe_expected(expected) -> str:
