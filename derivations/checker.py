@@ -404,11 +404,16 @@ class Checker:
             worst = int(np.argmax(gap))
             if gap[worst] <= self.settings.tolerance:
                 return float(gap[worst]), None
-            assignment = {a: round(float(points[worst, i]), 4) for i, a in enumerate(model.atoms)}
-            text = (f"lhs = {lhs[worst]:.6g}, rhs = {rhs[worst]:.6g} at " + ", ".join(f"{a}={v}" for a, v in assignment.items())
+            assignment = {a: float(points[worst, i]) for i, a in enumerate(model.atoms)}
+            text = (f"lhs = {lhs[worst]:.6g}, rhs = {rhs[worst]:.6g} at "
+                    + ", ".join(f"{a}={v:.4g}" for a, v in assignment.items())
                     + f" (relation {step.relation} fails)\n{instance.describe()}")
-            return float(gap[worst]), Counterexample({"linear_gaussian": instance.describe().splitlines(), "factors": [],
-                                                      "domains": "real"}, text, assignment, float(lhs[worst]), float(rhs[worst]))
+            exported = dict(instance.as_dict(), description=instance.describe().splitlines())
+            second = None
+            if step.relation == "= const":
+                second = GaussianInstance(model, np.where(mask, other_vector, vector), coefficients).as_dict()
+            return float(gap[worst]), Counterexample(exported, text, assignment, float(lhs[worst]), float(rhs[worst]),
+                                                     second)
 
         tried, best = 0, (-np.inf, None, None)
         try:

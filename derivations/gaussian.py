@@ -143,6 +143,17 @@ class GaussianInstance:
         S = S_TT - (gain @ S_TG.T if G else 0.0)
         return T, K, k, S
 
+    def as_dict(self) -> dict:
+        """The instance in the replayable linear-Gaussian export format (:mod:`elbocheck.derivations.oracle.replay`):
+        per declared factor and target, its parents, weights, bias and standard deviation."""
+        factors = []
+        for block in unique_blocks(self.model):
+            targets = [{"target": t, "parents": list(parents), "weights": [float(w) for w in weights],
+                        "bias": float(bias), "sigma": float(sigma)}
+                       for t, parents, weights, bias, sigma in self.parameters[block]]
+            factors.append({"factor": block.label, "targets": targets})
+        return {"kind": "linear-gaussian", "coefficients": dict(self.coefficients), "factors": factors}
+
     def describe(self) -> str:
         lines = ["linear-Gaussian instance (each variable = weights . parents + bias + sigma * standard normal):"]
         if self.coefficients:
