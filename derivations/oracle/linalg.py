@@ -46,10 +46,30 @@ class FloatLinalg:
             return None
         return lower
 
+    def note_condition(self, a: np.ndarray) -> None:
+        """Record the condition number of a matrix whose factorization or Schur complement the result depends on."""
+        if a.shape[0]:
+            self.max_condition = max(self.max_condition, float(np.linalg.cond(a)))
+
+    def regress(self, loadings_a: np.ndarray, loadings_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For ``A = M_A eps``, ``B = M_B eps`` (eps standard normal): ``K = Sigma_AB Sigma_BB^-1`` and
+        ``S = Sigma_AA - K Sigma_BA``. With ``M_B^T = Q R``: ``K = M_A Q R^-T``, ``S = N N^T`` with
+        ``N = M_A (I - Q Q^T)``, which avoids the squared condition number of forming ``Sigma_BB`` (Golub and Van
+        Loan, *Matrix Computations*, 4th ed., section 5.3)."""
+        if loadings_b.shape[0] == 0:
+            self.note_condition(loadings_a)
+            return np.zeros((loadings_a.shape[0], 0)), loadings_a @ loadings_a.T
+        self.note_condition(np.vstack([loadings_a, loadings_b]))
+        q, r = np.linalg.qr(loadings_b.T)
+        projected = loadings_a @ q
+        K = np.linalg.solve(r, projected.T).T
+        residual = loadings_a - projected @ q.T
+        return K, residual @ residual.T
+
     def inv_spd(self, a: np.ndarray, lower: np.ndarray | None = None) -> np.ndarray:
         if a.shape[0] == 0:
             return np.zeros((0, 0))
-        self.max_condition = max(self.max_condition, float(np.linalg.cond(a)))
+        self.note_condition(a)
         lower = self.cholesky(a) if lower is None else lower
         identity = np.eye(a.shape[0])
         half = np.linalg.solve(lower, identity)
@@ -72,6 +92,9 @@ class MPLinalg:
         self.mp = mpmath.MPContext()
         self.mp.dps = dps
         self.max_condition = 1.0
+
+    def note_condition(self, a: np.ndarray) -> None:
+        """Not needed at high precision (its bound comes from a second evaluation)."""
 
     def number(self, x):
         if isinstance(x, Fraction):
@@ -106,6 +129,16 @@ class MPLinalg:
             for i in range(j + 1, n):
                 lower[i, j] = (a[i, j] - sum((lower[i, k] * lower[j, k] for k in range(j)), self.mp.zero)) / lower[j, j]
         return lower
+
+    def regress(self, loadings_a: np.ndarray, loadings_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``K = Sigma_AB Sigma_BB^-1`` and ``S = Sigma_AA - K Sigma_BA`` from the noise loadings (the Schur
+        complement is accurate enough at this precision)."""
+        sigma_aa = loadings_a @ loadings_a.T
+        if loadings_b.shape[0] == 0:
+            return self.zeros((loadings_a.shape[0], 0)), sigma_aa
+        sigma_ab = loadings_a @ loadings_b.T
+        K = sigma_ab @ self.inv_spd(loadings_b @ loadings_b.T)
+        return K, sigma_aa - K @ sigma_ab.T
 
     def inv_spd(self, a: np.ndarray, lower: np.ndarray | None = None) -> np.ndarray:
         n = a.shape[0]

@@ -138,12 +138,17 @@ def random_points(structure: Structure, count: int, rng: np.random.Generator) ->
 
 @dataclass
 class Quadratic:
-    """``v^T Q v + l^T v + k`` over all atoms; ``free`` the atoms it depends on (empty: a constant)."""
+    """``v^T Q v + l^T v + k`` over all atoms; ``free`` the atoms it depends on (empty: a constant).
+
+    ``mag`` (float64 only): ``(Qm, lm, km)``, entrywise bounds on the magnitudes of everything summed into ``Q``,
+    ``l`` and ``k`` (the same formulas on absolute values), for the error bound: cancellation among large
+    intermediate terms shows there, not in the result."""
 
     Q: np.ndarray
     l: np.ndarray
     k: object
     free: frozenset
+    mag: tuple | None = None
 
 
 @dataclass
@@ -180,6 +185,7 @@ class GaussianEvaluator:
         else:
             raise OracleError(f"precision={precision!r}: expected 'float64' or 'high'")
         self.precision = precision
+        self.track = precision == "float64"
         self._joints: dict = {}
         self._terms: dict = {}
 
@@ -221,30 +227,26 @@ class GaussianEvaluator:
         position = {a: i for i, a in enumerate(atoms)}
         a_idx = [position[a] for a in term.targets]
         b_idx = [position[b] for b in term.given if b in position]
-        cov = L @ L.T
         inputs_kept = [self.axis[u] for u in family.inputs if u in term.given]
         mask = la.zeros(n)
         for i in inputs_kept:
             mask[i] = la.number(1)
         C_in = C * mask[None, :]
-        S_aa = cov[np.ix_(a_idx, a_idx)]
         G, g = C_in[a_idx], c0[a_idx].copy()
+        # A = M_A eps + ..., B = M_B eps + ...: K = Sigma_AB Sigma_BB^-1 and S = Sigma_AA - K Sigma_BA, computed
+        # from the noise loadings (the float64 version by a QR factorization, without forming Sigma_BB)
+        K, S = la.regress(L[a_idx], L[b_idx])
         if b_idx:
-            S_bb = cov[np.ix_(b_idx, b_idx)]
-            S_ab = cov[np.ix_(a_idx, b_idx)]
-            K = S_ab @ la.inv_spd(S_bb)
-            S = S_aa - K @ S_ab.T
             G = G - K @ C_in[b_idx]
             g = g - K @ c0[b_idx]
             b_global = [self.axis[atoms[j]] for j in b_idx]
             for col, gi in enumerate(b_global):
                 G[:, gi] = G[:, gi] + K[:, col]
-        else:
-            S = S_aa
         S = (S + S.T) / 2
         lower = la.cholesky(S)
-        if lower is None:  # pragma: no cover - sigmas are positive, so S is positive definite
-            raise OracleError(f"{term.text}: a conditional covariance that is not positive definite")
+        if lower is None:  # sigmas are positive, so S is positive definite in exact arithmetic
+            raise Unsupported(f"{term.text}: the conditional covariance is too ill-conditioned for {la.name} "
+                              "arithmetic; use precision='high'")
         S_inv = la.inv_spd(S, lower)
         logdet = la.logdet(lower)
         d = len(a_idx)
@@ -255,14 +257,19 @@ class GaussianEvaluator:
         Q = -(R.T @ S_inv @ R) / 2
         l_vec = R.T @ (S_inv @ g)
         k = -(g @ (S_inv @ g)) / 2 - (d * la.log_two_pi + logdet) / 2
+        mag = None
+        if self.track:
+            aR, aS, ag = np.abs(R), np.abs(S_inv), np.abs(g)
+            mag = (aR.T @ aS @ aR / 2, aR.T @ (aS @ ag), ag @ (aS @ ag) / 2 + (d * la.log_two_pi + abs(logdet)) / 2)
         result = _Conditional(targets_global, G, g, S_inv, lower, logdet,
-                              Quadratic(_sym(Q), l_vec, k, frozenset(term.targets) | frozenset(term.given)))
+                              Quadratic(_sym(Q), l_vec, k, frozenset(term.targets) | frozenset(term.given), mag))
         self._terms[term] = result
         return result
 
     # ---- expressions ---------------------------------------------------------------------------------------------
     def constant(self, value) -> Quadratic:
-        return Quadratic(self.la.zeros((self.n, self.n)), self.la.zeros(self.n), value, frozenset())
+        mag = (np.zeros((self.n, self.n)), np.zeros(self.n), abs(value)) if self.track else None
+        return Quadratic(self.la.zeros((self.n, self.n)), self.la.zeros(self.n), value, frozenset(), mag)
 
     def number(self, expr: sympy.Expr):
         expr = sympy.sympify(expr)
@@ -294,7 +301,7 @@ class GaussianEvaluator:
                                   "linear-Gaussian oracle")
             out = values[0]
             for v in values[1:]:
-                out = Quadratic(out.Q + v.Q, out.l + v.l, out.k + v.k, out.free | v.free)
+                out = _add(out, v)
             return out
         if isinstance(node, Prod):
             out = self.value(node.items[0])
@@ -368,7 +375,8 @@ class GaussianEvaluator:
         if q.k == 0:
             return self.constant(q.k)
         sign = e.sign * (1 if q.k > 0 else -1)
-        shifted = Quadratic(e.exponent.Q, e.exponent.l, e.exponent.k + la.log(abs(q.k)), e.exponent.free)
+        shift = self.constant(la.log(abs(q.k)))
+        shifted = _add(e.exponent, shift)
         return ExpQuadratic(sign, shifted)
 
     def _integrate(self, value, cond: _Conditional, term: Term, text: str):
@@ -387,7 +395,13 @@ class GaussianEvaluator:
             Q, l, k = value.Q, value.l, value.k
             Qa = Q @ a
             trace = np.trace(B.T @ Q @ B)
-            return Quadratic(_sym(A_map.T @ Q @ A_map), A_map.T @ (2 * Qa + l), a @ Qa + l @ a + k + trace, free)
+            mag = None
+            if self.track:
+                Qm, lm, km = value.mag
+                aA, aa, aB = np.abs(A_map), np.abs(a), np.abs(B)
+                Qma = Qm @ aa
+                mag = (aA.T @ Qm @ aA, aA.T @ (2 * Qma + lm), aa @ Qma + lm @ aa + km + np.trace(aB.T @ Qm @ aB))
+            return Quadratic(_sym(A_map.T @ Q @ A_map), A_map.T @ (2 * Qa + l), a @ Qa + l @ a + k + trace, free, mag)
         Q, l, k = value.exponent.Q, value.exponent.l, value.exponent.k
         d = B.shape[1]
         K = B.T @ Q @ B
@@ -403,7 +417,17 @@ class GaussianEvaluator:
         newQ = A_map.T @ Q @ A_map + (H.T @ M_inv @ H) / 2
         newl = A_map.T @ (2 * Qa + l) + H.T @ (M_inv @ h0)
         newk = a @ Qa + l @ a + k + (h0 @ (M_inv @ h0)) / 2 - la.logdet(lower) / 2
-        return ExpQuadratic(value.sign, Quadratic(_sym(newQ), newl, newk, free))
+        mag = None
+        if self.track:
+            la.note_condition(M)
+            Qm, lm, km = value.exponent.mag
+            aA, aa, aB, aM = np.abs(A_map), np.abs(a), np.abs(B), np.abs(M_inv)
+            Qma = Qm @ aa
+            aH = 2 * (aB.T @ Qm @ aA)
+            ah0 = aB.T @ (2 * Qma + lm)
+            mag = (aA.T @ Qm @ aA + aH.T @ aM @ aH / 2, aA.T @ (2 * Qma + lm) + aH.T @ (aM @ ah0),
+                   aa @ Qma + lm @ aa + km + ah0 @ (aM @ ah0) / 2 + abs(la.logdet(lower)) / 2)
+        return ExpQuadratic(value.sign, Quadratic(_sym(newQ), newl, newk, free, mag))
 
     # ---- evaluation at points ------------------------------------------------------------------------------------
     def vector(self, point: dict) -> np.ndarray:
@@ -418,7 +442,8 @@ class GaussianEvaluator:
         quad = value if isinstance(value, Quadratic) else value.exponent
         x = v @ (quad.Q @ v) + quad.l @ v + quad.k
         absv = np.abs(v)
-        scale = absv @ (np.abs(quad.Q) @ absv) + np.abs(quad.l) @ absv + abs(quad.k)
+        Qm, lm, km = quad.mag if quad.mag is not None else (np.abs(quad.Q), np.abs(quad.l), abs(quad.k))
+        scale = absv @ (Qm @ absv) + lm @ absv + km
         if isinstance(value, Quadratic):
             return x, scale
         return value.sign * self.la.exp(x), scale
@@ -429,8 +454,10 @@ def _sym(Q: np.ndarray) -> np.ndarray:
 
 
 def _scale(q: Quadratic, c) -> Quadratic:
-    return Quadratic(q.Q * c, q.l * c, q.k * c, q.free)
+    mag = None if q.mag is None else tuple(m * abs(c) for m in q.mag)
+    return Quadratic(q.Q * c, q.l * c, q.k * c, q.free, mag)
 
 
 def _add(a: Quadratic, b: Quadratic) -> Quadratic:
-    return Quadratic(a.Q + b.Q, a.l + b.l, a.k + b.k, a.free | b.free)
+    mag = None if a.mag is None or b.mag is None else tuple(x + y for x, y in zip(a.mag, b.mag))
+    return Quadratic(a.Q + b.Q, a.l + b.l, a.k + b.k, a.free | b.free, mag)
