@@ -30,7 +30,10 @@ Error bounds (see :mod:`.judge`)
   section 3.3);
 * discrete, ``precision="high"``: mpmath interval arithmetic at ``dps`` digits (default 50): rigorous;
 * linear-Gaussian, ``"high"``: ``4 |v(dps + 20) - v(dps)| + 10^-dps * magnitudes``: an estimate;
-* linear-Gaussian, ``"float64"``: ``64 n u kappa * magnitudes``: a heuristic.
+* linear-Gaussian, ``"float64"``: ``64 n u kappa * magnitudes`` (``kappa`` the largest condition number met, the
+  magnitudes propagated on absolute values through every integral): a heuristic, tested against the high-precision
+  value. Conditionals are computed from the noise loadings by a QR factorization, so float64 keeps about
+  ``u * kappa`` relative accuracy where forming the covariance would lose ``u * kappa^2``.
 
 API
 ---

@@ -13,7 +13,10 @@ of the two instances' ``lhs - rhs``). A row that does not hold is a violation *b
 * linear-Gaussian, ``"high"``: the difference between evaluations at ``dps`` and ``dps + 20`` digits, times 4, plus
   ``10^-dps`` times the magnitudes summed (an estimate: the linear algebra is not done in intervals);
 * linear-Gaussian, ``"float64"``: ``64 n u kappa`` times the magnitudes summed, with ``n`` the number of atoms,
-  ``u = 2^-53`` and ``kappa`` the largest condition number of a matrix inverted (a heuristic).
+  ``u = 2^-53``, ``kappa`` the largest condition number met (noise loadings of a conditioned block, matrices
+  inverted) and the magnitudes propagated through every integral on absolute values (a heuristic, checked against
+  the high-precision value on instances with conditionals down to ``2^-13`` wide in
+  tests/derivations/oracle/test_oracle_judge.py).
 """
 
 from __future__ import annotations
@@ -196,9 +199,9 @@ def _discrete_rows(instance, second, left, right, relation, precision, dps, free
     rows = []
     for index in np.ndindex(*shape):
         assignment = {a: index[i] for i, a in enumerate(atoms) if a in free}
-        (l, _), (r, _), (g, b) = values[0], values[1], values[2]
+        (left, _), (right, _), (g, b) = values[0], values[1], values[2]
         extra = (values[3][0][index], values[4][0][index]) if others else None
-        rows.append(Row(assignment, l[index], r[index], g[index], b[index],
+        rows.append(Row(assignment, left[index], right[index], g[index], b[index],
                         bool(_holds(relation, g[index], b[index])), extra))
     return rows
 
@@ -231,8 +234,8 @@ def _gaussian_rows(instance, second, left, right, relation, precision, dps, free
         for k in range(len(points)):
             gap = bound = 0.0
             for sign, (values, condition) in zip((1, -1), evaluated):
-                l, r, magnitude = values[k]
-                gap += sign * (l - r)
+                left, right, magnitude = values[k]
+                gap += sign * (left - right)
                 bound += 64 * n * 2.0 ** -53 * condition * magnitude
             gaps.append(gap)
             bounds.append(bound if math.isfinite(gap) else math.inf)
@@ -243,18 +246,19 @@ def _gaussian_rows(instance, second, left, right, relation, precision, dps, free
         for k in range(len(points)):
             gap = gap_coarse = magnitude = 0
             for sign, (values, _), low in zip((1, -1), evaluated, coarse):
-                l, r, m = values[k]
-                gap = gap + sign * (l - r)
+                left, right, m = values[k]
+                gap = gap + sign * (left - right)
                 gap_coarse = gap_coarse + sign * (low[k][0] - low[k][1])
                 magnitude = magnitude + m
             gaps.append(gap)
             bounds.append(4 * abs(gap - gap_coarse) + magnitude * type(magnitude)(10) ** (-dps))
     rows = []
     for k, point in enumerate(points):
-        l, r, _ = evaluated[0][0][k]
+        left, right, _ = evaluated[0][0][k]
         extra = evaluated[1][0][k][:2] if second is not None else None
         assignment = {a: point[a] for a in free}
-        rows.append(Row(assignment, l, r, gaps[k], bounds[k], bool(_holds(relation, gaps[k], bounds[k])), extra))
+        rows.append(Row(assignment, left, right, gaps[k], bounds[k], bool(_holds(relation, gaps[k], bounds[k])),
+                        extra))
     return rows
 
 

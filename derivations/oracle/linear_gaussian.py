@@ -10,7 +10,7 @@ an affine map of its inputs and of independent standard normals (``atoms = C inp
 
 Values are functions of ``v`` kept in closed form:
 
-* :class:`Quadratic` ``v^T Q v + l^T v + k`` (log-densities, their combinations, their expectations:
+* :class:`Quadratic` ``v^T Q v + c^T v + k`` (log-densities, their combinations, their expectations:
   ``E[f(w + B eps)] = f(w) + tr(B^T Q B)``);
 * :class:`ExpQuadratic` ``sign * exp(quadratic)`` (densities, products, quotients, powers of densities, and their
   expectations: ``E[exp(h^T eps + eps^T K eps)] = det(I - 2K)^-1/2 exp(h^T (I - 2K)^-1 h / 2)`` when ``I - 2K`` is
@@ -28,6 +28,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
+from .arithmetic import exact_value
 from .coefficients import draw_coefficients, version_rng
 from .declaration import Factor, Structure, read_structure
 from .errors import Divergent, OracleError, UndefinedTerm, Unsupported
@@ -138,14 +139,14 @@ def random_points(structure: Structure, count: int, rng: np.random.Generator) ->
 
 @dataclass
 class Quadratic:
-    """``v^T Q v + l^T v + k`` over all atoms; ``free`` the atoms it depends on (empty: a constant).
+    """``v^T Q v + c^T v + k`` over all atoms; ``free`` the atoms it depends on (empty: a constant).
 
     ``mag`` (float64 only): ``(Qm, lm, km)``, entrywise bounds on the magnitudes of everything summed into ``Q``,
-    ``l`` and ``k`` (the same formulas on absolute values), for the error bound: cancellation among large
+    ``c`` and ``k`` (the same formulas on absolute values), for the error bound: cancellation among large
     intermediate terms shows there, not in the result."""
 
     Q: np.ndarray
-    l: np.ndarray
+    c: np.ndarray
     k: object
     free: frozenset
     mag: tuple | None = None
@@ -255,14 +256,14 @@ class GaussianEvaluator:
         for row, gi in enumerate(targets_global):
             R[row, gi] = R[row, gi] + la.number(1)
         Q = -(R.T @ S_inv @ R) / 2
-        l_vec = R.T @ (S_inv @ g)
+        c_vec = R.T @ (S_inv @ g)
         k = -(g @ (S_inv @ g)) / 2 - (d * la.log_two_pi + logdet) / 2
         mag = None
         if self.track:
             aR, aS, ag = np.abs(R), np.abs(S_inv), np.abs(g)
             mag = (aR.T @ aS @ aR / 2, aR.T @ (aS @ ag), ag @ (aS @ ag) / 2 + (d * la.log_two_pi + abs(logdet)) / 2)
         result = _Conditional(targets_global, G, g, S_inv, lower, logdet,
-                              Quadratic(_sym(Q), l_vec, k, frozenset(term.targets) | frozenset(term.given), mag))
+                              Quadratic(_sym(Q), c_vec, k, frozenset(term.targets) | frozenset(term.given), mag))
         self._terms[term] = result
         return result
 
@@ -312,15 +313,12 @@ class GaussianEvaluator:
             base = self.value(node.base)
             e = self.number(node.exponent.expr)
             if isinstance(base, ExpQuadratic):
-                exact = sympy.sympify(node.exponent.expr).subs(
-                    {s: sympy.Rational(self.instance.coefficients[str(s)].numerator,
-                                       self.instance.coefficients[str(s)].denominator)
-                     for s in sympy.sympify(node.exponent.expr).free_symbols})
+                exact = exact_value(node.exponent.expr, self.instance.coefficients)
                 sign = 1
                 if base.sign < 0:
-                    if not exact.is_Integer:
+                    if exact is None or exact.denominator != 1:
                         raise Unsupported("a non-integer power of a negative value")
-                    sign = -1 if int(exact) % 2 else 1
+                    sign = -1 if exact.numerator % 2 else 1
                 return ExpQuadratic(sign, _scale(base.exponent, e))
             if not base.free:
                 return self.constant(self._power_number(base.k, e))
@@ -392,7 +390,7 @@ class GaussianEvaluator:
         free = (value.free if isinstance(value, Quadratic) else value.exponent.free)
         free = (free | term.atoms) - frozenset(term.targets)
         if isinstance(value, Quadratic):
-            Q, l, k = value.Q, value.l, value.k
+            Q, c, k = value.Q, value.c, value.k
             Qa = Q @ a
             trace = np.trace(B.T @ Q @ B)
             mag = None
@@ -401,8 +399,8 @@ class GaussianEvaluator:
                 aA, aa, aB = np.abs(A_map), np.abs(a), np.abs(B)
                 Qma = Qm @ aa
                 mag = (aA.T @ Qm @ aA, aA.T @ (2 * Qma + lm), aa @ Qma + lm @ aa + km + np.trace(aB.T @ Qm @ aB))
-            return Quadratic(_sym(A_map.T @ Q @ A_map), A_map.T @ (2 * Qa + l), a @ Qa + l @ a + k + trace, free, mag)
-        Q, l, k = value.exponent.Q, value.exponent.l, value.exponent.k
+            return Quadratic(_sym(A_map.T @ Q @ A_map), A_map.T @ (2 * Qa + c), a @ Qa + c @ a + k + trace, free, mag)
+        Q, c, k = value.exponent.Q, value.exponent.c, value.exponent.k
         d = B.shape[1]
         K = B.T @ Q @ B
         M = la.eye(d) - 2 * _sym(K)
@@ -413,10 +411,10 @@ class GaussianEvaluator:
         M_inv = la.inv_spd(M, lower)
         Qa = Q @ a
         H = 2 * (B.T @ Q @ A_map)
-        h0 = B.T @ (2 * Qa + l)
+        h0 = B.T @ (2 * Qa + c)
         newQ = A_map.T @ Q @ A_map + (H.T @ M_inv @ H) / 2
-        newl = A_map.T @ (2 * Qa + l) + H.T @ (M_inv @ h0)
-        newk = a @ Qa + l @ a + k + (h0 @ (M_inv @ h0)) / 2 - la.logdet(lower) / 2
+        newc = A_map.T @ (2 * Qa + c) + H.T @ (M_inv @ h0)
+        newk = a @ Qa + c @ a + k + (h0 @ (M_inv @ h0)) / 2 - la.logdet(lower) / 2
         mag = None
         if self.track:
             la.note_condition(M)
@@ -427,7 +425,7 @@ class GaussianEvaluator:
             ah0 = aB.T @ (2 * Qma + lm)
             mag = (aA.T @ Qm @ aA + aH.T @ aM @ aH / 2, aA.T @ (2 * Qma + lm) + aH.T @ (aM @ ah0),
                    aa @ Qma + lm @ aa + km + ah0 @ (aM @ ah0) / 2 + abs(la.logdet(lower)) / 2)
-        return ExpQuadratic(value.sign, Quadratic(_sym(newQ), newl, newk, free, mag))
+        return ExpQuadratic(value.sign, Quadratic(_sym(newQ), newc, newk, free, mag))
 
     # ---- evaluation at points ------------------------------------------------------------------------------------
     def vector(self, point: dict) -> np.ndarray:
@@ -440,9 +438,9 @@ class GaussianEvaluator:
     def at(self, value, v: np.ndarray):
         """``(value, scale)`` at the point ``v``: scale bounds the magnitudes summed (for the error bound)."""
         quad = value if isinstance(value, Quadratic) else value.exponent
-        x = v @ (quad.Q @ v) + quad.l @ v + quad.k
+        x = v @ (quad.Q @ v) + quad.c @ v + quad.k
         absv = np.abs(v)
-        Qm, lm, km = quad.mag if quad.mag is not None else (np.abs(quad.Q), np.abs(quad.l), abs(quad.k))
+        Qm, lm, km = quad.mag if quad.mag is not None else (np.abs(quad.Q), np.abs(quad.c), abs(quad.k))
         scale = absv @ (Qm @ absv) + lm @ absv + km
         if isinstance(value, Quadratic):
             return x, scale
@@ -453,11 +451,11 @@ def _sym(Q: np.ndarray) -> np.ndarray:
     return (Q + Q.T) / 2
 
 
-def _scale(q: Quadratic, c) -> Quadratic:
-    mag = None if q.mag is None else tuple(m * abs(c) for m in q.mag)
-    return Quadratic(q.Q * c, q.l * c, q.k * c, q.free, mag)
+def _scale(q: Quadratic, factor) -> Quadratic:
+    mag = None if q.mag is None else tuple(m * abs(factor) for m in q.mag)
+    return Quadratic(q.Q * factor, q.c * factor, q.k * factor, q.free, mag)
 
 
 def _add(a: Quadratic, b: Quadratic) -> Quadratic:
     mag = None if a.mag is None or b.mag is None else tuple(x + y for x, y in zip(a.mag, b.mag))
-    return Quadratic(a.Q + b.Q, a.l + b.l, a.k + b.k, a.free | b.free, mag)
+    return Quadratic(a.Q + b.Q, a.c + b.c, a.k + b.k, a.free | b.free, mag)

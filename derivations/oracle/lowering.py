@@ -326,7 +326,7 @@ def _positive(expr: sympy.Expr) -> bool:
     return False
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1 << 16)
 def free_atoms(node: Node) -> frozenset[str]:
     """The atoms a node depends on (not integrated)."""
     if isinstance(node, Const):

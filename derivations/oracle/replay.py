@@ -53,7 +53,8 @@ NORMALIZATION_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class Replay:
-    """Both sides recomputed at the exported assignment (or, without one, at the worst row)."""
+    """Both sides recomputed at the exported assignment (or, without one, at the worst row; when the assignment
+    leaves out a variable that is free in the oracle's reading, at the worst of the rows that agree with it)."""
 
     lhs: object
     rhs: object
@@ -66,8 +67,8 @@ class Replay:
     @property
     def margin(self):
         """How many bounds the gap lies beyond the relation (``inf`` for a zero bound; <= 0 when it holds)."""
-        row = self.judgement.row(self.assignment) if self.assignment else self.judgement.worst()
-        excess = row.excess(self.judgement.relation)
+        excess = Row(self.assignment, self.lhs, self.rhs, self.gap, self.bound, not self.violated).excess(
+            self.judgement.relation)
         return excess / self.bound if self.bound else (float("inf") if excess > 0 else 0.0)
 
 
@@ -110,7 +111,11 @@ def replay(model, lhs, relation: str, rhs, exported: dict, assumptions=(), *, se
         row = result.rows[0]
         where = dict(row.assignment)
     elif assignment:
-        row = result.row({a: int(v) for a, v in assignment.items()})
+        # the rows that agree with the exported assignment on the variables it names (the others are free in the
+        # oracle's reading only), and among them the furthest beyond its bound
+        given = {a: int(v) for a, v in assignment.items() if a in result.free}
+        rows = [r for r in result.rows if all(r.assignment[a] == v for a, v in given.items())]
+        row = max(rows, key=lambda r: r.excess(result.relation))
         where = dict(row.assignment)
     else:
         row = result.worst()

@@ -37,8 +37,8 @@ def test_vectors_templates_families_and_inputs():
 
 
 def test_a_declared_data_distribution_and_a_mean_field_template_assumption():
-    model = Model("m", observed=["x", "y"], latent=["z"], vectors={"z": 2}, generative=["p(y)", "p(z)", "p_theta(x|z,y)"],
-                  inference=["q_phi(z|x,y)"])
+    model = Model("m", observed=["x", "y"], latent=["z"], vectors={"z": 2},
+                  generative=["p(y)", "p(z)", "p_theta(x|z,y)"], inference=["q_phi(z|x,y)"])
     s = read_structure(model, [Factorization("q(z|x,y)", ("prod_j q(z_j|x,y)",))])
     q = [(f.text, f.parameters) for f in s.factors if f.letter == "q"]
     assert q == [("q(z_1 | x, y)", "phi"), ("q(z_2 | x, y)", "phi")]

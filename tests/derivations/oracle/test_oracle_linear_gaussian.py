@@ -86,8 +86,8 @@ def test_marginal_posterior_aggregate_posterior_and_mutual_information():
         assert value == pytest.approx(normal_logpdf(float(point["z"]), mean, math.sqrt(1 / precision)), abs=1e-12)
     a, c, t, mu, sd = float(A), float(C), float(T), float(MU_D), float(S_D)
     for point, value, _ in values(log("q(z)")):
-        assert value == pytest.approx(normal_logpdf(float(point["z"]), a * mu + c, math.sqrt(a ** 2 * sd ** 2 + t ** 2)),
-                                      abs=1e-12)
+        expected = normal_logpdf(float(point["z"]), a * mu + c, math.sqrt(a ** 2 * sd ** 2 + t ** 2))
+        assert value == pytest.approx(expected, abs=1e-12)
     rho2 = a ** 2 * sd ** 2 / (a ** 2 * sd ** 2 + t ** 2)
     for _, value, _ in values(mi("x", "z")):
         assert value == pytest.approx(-0.5 * math.log(1 - rho2), abs=1e-12)
