@@ -129,4 +129,4 @@ def test_float64_gaussian_bounds_cover_the_float64_error():
                 assert math.isfinite(a.bound)
                 assert abs(a.gap - float(b.gap)) <= a.bound
                 worst = max(worst, abs(a.gap - float(b.gap)) / a.bound)
-    assert worst < 1  # (0.0008 when written)
+    assert worst < 1
