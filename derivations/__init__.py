@@ -12,6 +12,7 @@ from .checker import (
     Step,
     StepResult,
     check,
+    replay_counterexample,
 )
 from .expressions import (
     KL,
@@ -33,7 +34,7 @@ from .model import Model, ModelError
 
 __all__ = [
     "Checker", "Counterexample", "Derivation", "DerivationResult", "Factorization", "InternalInconsistency",
-    "SearchSettings", "Step", "StepResult", "check", "KL", "Density", "E", "Entropy", "Expectation",
+    "SearchSettings", "Step", "StepResult", "check", "replay_counterexample", "KL", "Density", "E", "Entropy", "Expectation",
     "MutualInformation", "TotalCorrelation", "density", "entropy", "kl", "log", "mi", "ratio", "tc", "Model",
     "ModelError",
 ]

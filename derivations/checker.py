@@ -35,6 +35,7 @@ from .canonical import (
 from .certificates import Certificate, find_certificate
 from .display import display_form
 from .expressions import density
+from . import oracle
 from .indexed import expand_indexed, free_component_indices, particular_components
 from .model import Model, ModelError, generic_component
 from .gaussian import GaussianEvaluator, GaussianInstance, GaussianUnsupported
@@ -109,16 +110,20 @@ class Derivation:
 
 @dataclass
 class Counterexample:
+    """A concrete instance on which a step fails: the exported instance (replayable with
+    :func:`elbocheck.derivations.replay_counterexample`), the values of both sides there, and how it was confirmed."""
+
     instance: dict
     text: str
     assignment: dict
     lhs: float
     rhs: float
     second_instance: dict | None = None
+    certified: str = ""
 
     def as_dict(self) -> dict:
         out = {"instance": self.instance, "assignment": self.assignment, "lhs": self.lhs, "rhs": self.rhs,
-               "text": self.text}
+               "text": self.text, "certified": self.certified}
         if self.second_instance is not None:
             out["second_instance"] = self.second_instance
         return out
@@ -209,7 +214,11 @@ class SearchSettings:
     local_search_iterations: int = 250
     local_search_starts: int = 3
     gaussian_instances: int = 24  # linear-Gaussian instances, tried when the discrete search finds nothing
-    tolerance: float = 1e-8
+    tolerance: float = 1e-8  # relative gap at which a float64 candidate counterexample is sent to certification
+    oracle_discrete: int = 4  # discrete instances on which the oracle re-checks a proof
+    oracle_gaussian: int = 3  # linear-Gaussian instances on which the oracle re-checks a proof
+    certify: bool = True  # a counterexample counts only after the oracle confirms it in 50-digit arithmetic
+    certified_margin: float = 1e3  # how many error bounds the recomputed gap must exceed
 
 
 def _seed_for(*parts) -> int:
@@ -245,32 +254,24 @@ class Checker:
         instances, why_not = numeric_instances(model, step)
         if proof is not None:
             for case in instances:
-                numeric_model = case.model
-                for assumption in step.assumptions:
-                    numeric_model = assumption.apply(numeric_model)
-                counterexample, tried = self._search(numeric_model, case.step, seed, sanity=True,
-                                                     constant=case.constant, note=case.note)
-                if counterexample is not None:
-                    raise InternalInconsistency(
-                        f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}) but fails "
-                        f"numerically:\n{counterexample.text}"
-                    )
+                self._cross_check(case, step.assumptions, seed, proof, index)
             result.verdict, result.certificate, result.rules = "proven", proof, rules
         else:
-            counterexample, tried = self._search_all(instances, step.assumptions, seed)
+            counterexample, tried, rejected = self._search_all(instances, step.assumptions, seed)
             if counterexample is not None:
                 result.verdict, result.counterexample = "refuted", counterexample
-            elif why_not:
-                result.reason = f"{reason}; {why_not}"
             else:
-                result.reason = f"{reason}; numeric search over {tried} instances found no counterexample"
+                noise = (f"; {rejected} candidate counterexample(s) were rounding noise, not confirmed when "
+                         "recomputed in 50-digit arithmetic") if rejected else ""
+                result.reason = f"{reason}; {why_not}{noise}" if why_not else \
+                    f"{reason}; numeric search over {tried} instances found no counterexample{noise}"
         if step.assumptions:
             proof_without, _, _ = self._prove(symbolic_model, symbolic_step)
             if proof_without is not None:
                 result.without_assumptions = {"verdict": "proven", "certificate": proof_without,
                                               "reason": "the step holds without the assumption"}
             else:
-                without, tried = self._search_all(instances, (), seed + 1)
+                without, tried, _ = self._search_all(instances, (), seed + 1)
                 if without is not None:
                     result.without_assumptions = {"verdict": "refuted", "counterexample": without.as_dict()}
                 else:
@@ -282,19 +283,79 @@ class Checker:
         result.seconds = time.perf_counter() - start
         return result
 
+    # -------------------------------------------------------------------------------------------- the oracle
+    def _cross_check(self, case: "NumericCase", assumptions, seed: int, proof: str, index: int) -> None:
+        """Re-check a proof with the oracle, which reads the declaration and evaluates every term by brute force
+        without sharing anything with the symbolic side: on discrete instances (exact tables, a running error bound)
+        and linear-Gaussian ones. A violation beyond the error bound, confirmed in high precision, is a bug in the
+        checker: :class:`InternalInconsistency`, never a verdict. Steps the oracle cannot evaluate (importance
+        samples) are re-checked by the numeric evaluator instead."""
+        step = case.step
+        rng = np.random.default_rng(seed)
+        if case.model.samples:
+            counterexample, _ = self._search(case.model, assumptions, step, seed, sanity=True,
+                                             constant=case.constant, note=case.note)
+            if counterexample is not None:
+                raise InternalInconsistency(f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven "
+                                            f"({proof}) but fails numerically:\n{counterexample.text}")
+            return
+        kinds = ["discrete"] * self.settings.oracle_discrete
+        if not case.constant:
+            kinds += ["gaussian"] * self.settings.oracle_gaussian
+        for kind in kinds:
+            try:
+                if kind == "discrete":
+                    fixed = {a: 1 for a in case.constant}
+                    instance = oracle.random_discrete_instance(case.model, assumptions, rng, fixed_sizes=fixed)
+                else:
+                    instance = oracle.random_gaussian_instance(case.model, assumptions, rng)
+                second = instance.redraw_parametric(rng) if step.relation == "= const" else None
+                judgement = oracle.judge(case.model, step.lhs, step.relation, step.rhs, assumptions, instance,
+                                         second_instance=second, rng=rng, points=4)
+                if not judgement.holds:  # confirm in high precision before calling it a bug
+                    points = [dict(r.assignment) for r in judgement.rows] if kind == "gaussian" else 4
+                    judgement = oracle.judge(case.model, step.lhs, step.relation, step.rhs, assumptions, instance,
+                                             second_instance=second, rng=rng, precision="high", points=points)
+            except (oracle.Unsupported, oracle.Divergent):
+                continue
+            except oracle.OracleError as error:
+                raise InternalInconsistency(
+                    f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}), but the oracle "
+                    f"reads it otherwise: {error}") from None
+            if not judgement.holds:
+                raise InternalInconsistency(
+                    f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}), but the oracle finds "
+                    f"it violated on a {kind} instance: {judgement.summary()}")
+
+    def _certify(self, model: Model, assumptions, step: Step, counterexample: "Counterexample") -> str | None:
+        """Recompute a candidate counterexample with the oracle in 50-digit arithmetic (rational tables, interval
+        bounds for discrete instances): the text of the confirmation if the gap lies far beyond its error bound,
+        else None (rounding noise, or a candidate the oracle reads otherwise)."""
+        if not self.settings.certify:
+            return "not certified (certification switched off)"
+        if model.samples:  # the oracle has no importance samples: the exact discrete value stands
+            return "exact enumeration in float64 (importance samples are not replayed by the oracle)"
+        try:
+            replayed = oracle.replay(model, step.lhs, step.relation, step.rhs, counterexample.as_dict(), assumptions)
+        except oracle.OracleError:
+            return None
+        if not replayed.violated or replayed.margin < self.settings.certified_margin:
+            return None
+        return (f"confirmed in 50-digit arithmetic: lhs = {_short(replayed.lhs)}, rhs = {_short(replayed.rhs)}, "
+                f"gap {_short(replayed.gap)} against an error bound of {_short(replayed.bound)}")
+
     def _search_all(self, instances, assumptions, seed: int):
-        """Search every numeric instantiation of the step (vector sizes, component indices) for a counterexample."""
-        total = 0
+        """Search every numeric instantiation of the step (vector sizes, component indices) for a certified
+        counterexample. Returns (counterexample or None, instances tried, candidates rejected as noise)."""
+        total, rejected = 0, 0
         for k, case in enumerate(instances):
-            numeric_model = case.model
-            for assumption in assumptions:
-                numeric_model = assumption.apply(numeric_model)
-            counterexample, tried = self._search(numeric_model, case.step, seed + 7919 * k, sanity=False,
+            counterexample, tried = self._search(case.model, assumptions, case.step, seed + 7919 * k, sanity=False,
                                                  constant=case.constant, note=case.note)
             total += tried
+            rejected += self._rejected
             if counterexample is not None:
-                return counterexample, total
-        return None, total
+                return counterexample, total, rejected
+        return None, total, rejected
 
     # -------------------------------------------------------------------------------------------- symbolic
     def _prove(self, model: Model, step: Step):
@@ -330,11 +391,28 @@ class Checker:
                              f"({tried} candidate terms tried)")
 
     # -------------------------------------------------------------------------------------------- numeric
-    def _search(self, model: Model, step: Step, seed: int, sanity: bool, constant: frozenset = frozenset(),
-                note: str = ""):
+    def _search(self, base_model: Model, assumptions, step: Step, seed: int, sanity: bool,
+                constant: frozenset = frozenset(), note: str = ""):
         """Look for an instance violating the step. Returns (counterexample or None, instances tried). Components in
-        ``constant`` have one value in every instance (they stand for many alike; see :func:`numeric_instances`)."""
+        ``constant`` have one value in every instance (they stand for many alike; see :func:`numeric_instances`). A
+        candidate counts only once :meth:`_certify` confirms it (``self._rejected`` counts those it did not)."""
         settings = self.settings
+        model = base_model
+        for assumption in assumptions:
+            model = assumption.apply(model)
+        self._rejected = 0
+
+        def certified(candidate):
+            if candidate is None:
+                return None
+            confirmation = self._certify(base_model, assumptions, step, candidate)
+            if confirmation is None:
+                self._rejected += 1
+                return None
+            candidate.text += f"\n({confirmation})"
+            candidate.certified = confirmation
+            return _noted(candidate, note)
+
         rng = np.random.default_rng(seed)
         evaluator = Evaluator(model)
         count = settings.sanity_instances if sanity else settings.random_instances
@@ -348,13 +426,16 @@ class Checker:
             vector = space.random_vector(rng, scale)
             tried += 1
             amount, counterexample = self._violation(evaluator, space, vector, step, rng)
+            if sanity and counterexample is not None:
+                return counterexample, tried
+            counterexample = certified(counterexample)
             if counterexample is not None:
-                return _noted(counterexample, note), tried
+                return counterexample, tried
             starts.append((amount, space, vector))
         if sanity:
             return None, tried
         if not constant:  # a linear-Gaussian instance has no constant components
-            gaussian, gaussian_tried = self._gaussian_search(model, step, rng)
+            gaussian, gaussian_tried = self._gaussian_search(model, step, rng, certified)
             tried += gaussian_tried
             if gaussian is not None:
                 return gaussian, tried
@@ -365,8 +446,9 @@ class Checker:
                 proposal = current + rng.normal(0.0, step_size, size=current.shape)
                 tried += 1
                 new_amount, counterexample = self._violation(evaluator, space, proposal, step, rng)
+                counterexample = certified(counterexample)
                 if counterexample is not None:
-                    return _noted(counterexample, note), tried
+                    return counterexample, tried
                 if new_amount > best:
                     current, best = proposal, new_amount
                     step_size = min(step_size * 1.5, 4.0)
@@ -374,7 +456,7 @@ class Checker:
                     step_size = max(step_size * 0.9, 0.05)
         return None, tried
 
-    def _gaussian_search(self, model: Model, step: Step, rng):
+    def _gaussian_search(self, model: Model, step: Step, rng, certified=lambda candidate: candidate):
         """Look for a linear-Gaussian counterexample (for steps that hold on every discrete instance): random
         instances, then a local search that maximizes the violation."""
         evaluator = GaussianEvaluator(model)
@@ -422,6 +504,7 @@ class Checker:
                 vector = rng.normal(0.0, (1.0, 0.3, 2.0)[k % 3], size=dimension)
                 tried += 1
                 amount, counterexample = attempt(vector, coefficients)
+                counterexample = certified(counterexample)
                 if counterexample is not None:
                     return counterexample, tried
                 if amount > best[0]:
@@ -434,6 +517,7 @@ class Checker:
                 proposal = current + rng.normal(0.0, step_size, size=dimension)
                 tried += 1
                 new_amount, counterexample = attempt(proposal, coefficients)
+                counterexample = certified(counterexample)
                 if counterexample is not None:
                     return counterexample, tried
                 if new_amount > amount:
@@ -485,6 +569,27 @@ class Checker:
                     + f" (relation {step.relation} fails)\n{instance.describe()}")
             return amount, Counterexample(instance.as_dict(), text, assignment, float(lhs[worst]), float(rhs[worst]))
         return amount, None
+
+
+def _short(value) -> str:
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def replay_counterexample(model: Model, step: "Step", counterexample: dict):
+    """Recompute an exported counterexample (``StepResult.counterexample.as_dict()``, e.g. from ``--json``) in
+    50-digit arithmetic with the independent oracle: returns its :class:`~elbocheck.derivations.oracle.Replay`
+    (``lhs``, ``rhs``, ``gap``, ``bound``, ``violated``)."""
+    model = model.with_versions(model.versions_in(step.lhs) + model.versions_in(step.rhs))
+    cases, _ = numeric_instances(model, step)
+    domains = counterexample.get("instance", {}).get("domains", {})
+    for case in cases:  # the instantiation (vector sizes) the exported instance belongs to
+        if not domains or set(domains) == set(case.model.atoms):
+            return oracle.replay(case.model, case.step.lhs, case.step.relation, case.step.rhs, counterexample,
+                                 step.assumptions)
+    raise ModelError("the exported instance does not match any numeric instantiation of the step")
 
 
 def _noted(counterexample: Counterexample, note: str) -> Counterexample:

@@ -18,24 +18,30 @@ def draw_coefficients(structure: Structure, rng: np.random.Generator) -> dict[st
     """One value per declared coefficient, a multiple of 1/8 in its range; a closed end is drawn with probability
     1/4 (bounds are often where a claim fails: ``beta = 1``)."""
     values = {}
-    for name, (low, high) in structure.coefficients.items():
+    for name, (low, high, low_open, high_open) in structure.coefficients.items():
         if low is None and high is None:
             low, high = Fraction(-SPAN), Fraction(SPAN)
         elif high is None:
             high = low + SPAN
-            if rng.random() < 0.25:
+            if rng.random() < 0.25 and not low_open:
                 values[name] = low
                 continue
         elif low is None:
             low = high - SPAN
-            if rng.random() < 0.25:
+            if rng.random() < 0.25 and not high_open:
                 values[name] = high
                 continue
-        elif rng.random() < 0.25:
+        elif rng.random() < 0.25 and not (low_open or high_open):
             values[name] = low if rng.random() < 0.5 else high
             continue
         steps = int((high - low) * 8)
-        values[name] = low + Fraction(int(rng.integers(0, steps + 1)), 8) if steps > 0 else low
+        first, last = (1 if low_open else 0), (steps - 1 if high_open else steps)
+        if steps > 0 and first <= last:
+            values[name] = low + Fraction(int(rng.integers(first, last + 1)), 8)
+        elif low == high:
+            values[name] = low
+        else:  # a narrow open range: its midpoint
+            values[name] = (low + high) / 2
     return values
 
 
@@ -43,12 +49,13 @@ def check_coefficients(structure: Structure, values: dict, where: str) -> dict[s
     """Exact values for declared coefficients, each in its range (a coefficient without a value is an error only
     when a step uses it)."""
     out = {}
-    for name, (low, high) in structure.coefficients.items():
+    for name, (low, high, low_open, high_open) in structure.coefficients.items():
         if name not in values:
             continue
         value = values[name]
         value = Fraction(value) if isinstance(value, (int, float, Fraction)) else Fraction(str(value))
-        if (low is not None and value < low) or (high is not None and value > high):
+        if (low is not None and (value < low or (low_open and value == low))) or \
+                (high is not None and (value > high or (high_open and value == high))):
             raise OracleError(f"{where}: {name} = {value} is outside its declared range "
                               f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]")
         out[name] = value

@@ -102,7 +102,7 @@ class Structure:
     data_atoms: tuple[str, ...]
     factors: tuple[Factor, ...]
     families: dict             # key -> Family
-    coefficients: dict         # name -> (low, high) as Fractions or None
+    coefficients: dict         # name -> (low, high, low_open, high_open), bounds as Fractions or None
     fingerprint: tuple
     cache: dict = field(default_factory=dict)
 
@@ -147,18 +147,29 @@ def _fraction(value) -> Fraction | None:
     return Fraction(str(value)) if not isinstance(value, (int, Fraction)) else Fraction(value)
 
 
-def _coefficient_range(name: str, value) -> tuple[Fraction | None, Fraction | None]:
+def _coefficient_range(name: str, value) -> tuple:
+    """``(low, high, low_open, high_open)`` from ``(low, high)`` (closed ends) or ``(low, high, low_open,
+    high_open)``: an open end excludes the bound itself."""
+    low_open = high_open = False
     if hasattr(value, "low") and hasattr(value, "high"):
         low, high = value.low, value.high
+        low_open, high_open = bool(getattr(value, "low_open", False)), bool(getattr(value, "high_open", False))
     else:
         try:
-            low, high = value
-        except (TypeError, ValueError):
+            items = tuple(value)
+        except TypeError:
             raise DeclarationError(f"coefficients[{name!r}] = {value!r}: expected a (low, high) range") from None
+        if len(items) == 2:
+            low, high = items
+        elif len(items) == 4:
+            low, high, low_open, high_open = items[0], items[1], bool(items[2]), bool(items[3])
+        else:
+            raise DeclarationError(f"coefficients[{name!r}] = {value!r}: expected (low, high) or "
+                                   "(low, high, low_open, high_open)")
     low, high = _fraction(low), _fraction(high)
-    if low is not None and high is not None and low > high:
+    if low is not None and high is not None and (low > high or (low == high and (low_open or high_open))):
         raise DeclarationError(f"coefficients[{name!r}]: empty range {low} > {high}")
-    return low, high
+    return low, high, low_open and low is not None, high_open and high is not None
 
 
 def _assumption_parts(assumption) -> tuple[str, tuple[str, ...]]:

@@ -111,14 +111,19 @@ def random_table(factor: Factor, sizes: dict, rng: np.random.Generator) -> np.nd
 
 
 def random_discrete_instance(model, assumptions=(), rng: np.random.Generator | int | None = None,
-                             max_size: int = 3, min_size: int = 2) -> DiscreteInstance:
+                             max_size: int = 3, min_size: int = 2, fixed_sizes: dict | None = None) -> DiscreteInstance:
     """A random instance of ``model`` under ``assumptions``: each atom gets a domain of ``min_size`` to
-    ``max_size`` values, each factor a random strictly positive table, each coefficient a value in its range."""
+    ``max_size`` values (``fixed_sizes`` sets some, e.g. a constant component with one value), each factor a random
+    strictly positive table, each coefficient a value in its range."""
     if min_size < 2 or max_size < min_size:
         raise OracleError(f"domain sizes: expected 2 <= min_size <= max_size, got {min_size}, {max_size}")
     rng = np.random.default_rng(rng)
     structure = model if isinstance(model, Structure) else read_structure(model, assumptions)
     sizes = {a: int(rng.integers(min_size, max_size + 1)) for a in structure.atoms}
+    for atom, size in (fixed_sizes or {}).items():
+        if atom not in sizes or int(size) < 1:
+            raise OracleError(f"fixed_sizes[{atom!r}] = {size}: not an atom of the declaration, or below 1")
+        sizes[atom] = int(size)
     tables = {(f.index, None): random_table(f, sizes, rng) for f in structure.factors}
     coefficients = draw_coefficients(structure, rng)
     return DiscreteInstance(structure, sizes, coefficients, tables, int(rng.integers(0, 2 ** 62)))

@@ -7,8 +7,7 @@ be reported as an error: a LaTeX error at its line, or the step undecided with t
 A step with an assumption is checked again without it; where the corpus gives the truth without the assumption
 (``TRUTH_WITHOUT_ASSUMPTIONS``, ``truth_without_assumptions`` in a sidecar), that second verdict is held to it too.
 
-The corpus-integrity tests at the end always run; the verdict tests are marked xfail (not strict) while the checker
-fixes of issue 9 are in progress: remove the marks when they land.
+The corpus-integrity tests at the end check the corpus itself (size, balance, one truth per step).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from elbocheck.derivations.corpus import CORPUS_DIR
 from elbocheck.derivations.corpus.adversarial import STEPS, TRUTH_WITHOUT_ASSUMPTIONS
 from elbocheck.derivations.latex import LatexError, check_file, parse_file
 
-CHECKER_FIXES_PENDING = pytest.mark.xfail(reason="checker fixes in progress (issue 9)", strict=False)
 LATEX_DIR = CORPUS_DIR / "adversarial"
 LATEX_FILES = sorted(p for p in LATEX_DIR.iterdir() if p.suffix in (".tex", ".md"))
 
@@ -78,14 +76,12 @@ def api_problems(entry) -> list[str]:
 TOPICS = sorted({s.topic for s in STEPS})
 
 
-@CHECKER_FIXES_PENDING
 @pytest.mark.parametrize("topic", TOPICS)
 def test_api_entries_are_not_contradicted(topic):
     problems = [p for entry in STEPS if entry.topic == topic for p in api_problems(entry)]
     assert not problems, "\n".join(problems)
 
 
-@CHECKER_FIXES_PENDING
 @pytest.mark.parametrize("path", LATEX_FILES, ids=[p.name for p in LATEX_FILES])
 def test_latex_entries_are_not_contradicted(path):
     expected = sidecar(path)["step"]

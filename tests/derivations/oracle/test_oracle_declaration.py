@@ -33,7 +33,7 @@ def test_vectors_templates_families_and_inputs():
     aux = s.families["aux:r_psi(c|z)"]
     assert aux.inputs == ("z_1", "z_2", "z_3") and aux.atoms == ("c",)
     assert s.parameter_sets("p") == ("theta",) and s.parameter_sets("q") == ("phi",)
-    assert s.coefficients["beta"] == (1, None)
+    assert s.coefficients["beta"] == (1, None, False, False)
 
 
 def test_a_declared_data_distribution_and_a_mean_field_template_assumption():
