@@ -86,6 +86,21 @@ def measure_factors_of(form: LinearForm) -> set[tuple[MeasureFactor, tuple]]:
     return found
 
 
+def with_family_joints(found: set, canon: Canonicalizer) -> set:
+    """The measure factors, plus for each family the joint over every variable its unconditioned factors integrate:
+    an average of a KL or an MI over a joint whose pieces the difference only shows marginalized (``E_{p_D} KL(q(z_1,
+    z_2|x) || p(z_1, z_2|x))`` appears as terms under ``q(x, z_1)``, ``q(z_1, z_2)``, ``q(z_2)``)."""
+    out = set(found)
+    by_family: dict[tuple, set] = {}
+    for factor, vectors in found:
+        if not (factor.given - canon.model.graphs[factor.family].inputs):
+            by_family.setdefault((factor.family, vectors), set()).update(factor.targets)
+    for (family, vectors), targets in by_family.items():
+        joint = canon.make(family, targets, ())
+        out.add((MeasureFactor(joint.family, joint.targets, joint.given), vectors))
+    return out
+
+
 def _sort_key(item):
     factor, vectors = item
     return (factor.sort_key(), vectors)
@@ -114,7 +129,8 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
 
     free = frozenset().union(*[canon.dependencies(a) for a in difference.terms if a != CONSTANT]) if difference.terms else frozenset()
     # mutual informations first, so that a term that is an MI is named as one
-    for factor, vectors in sorted(measure_factors_of(difference), key=_sort_key):
+    factors = sorted(with_family_joints(measure_factors_of(difference), canon), key=_sort_key)
+    for factor, vectors in factors:
         graph = canon.model.graphs[factor.family]
         target_units = _units(model, factor.targets)
         if not (factor.given - graph.inputs):
@@ -127,7 +143,7 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
                     expr = MutualInformation(_names(model, first_units), _names(model, second_units), _names(model, given),
                                              factor.family)
                     consider(sympy.sstr(expr), sympy.latex(expr), form, vectors)
-    for factor, vectors in sorted(measure_factors_of(difference), key=_sort_key):
+    for factor, vectors in factors:
         graph = canon.model.graphs[factor.family]
         target_units = _units(model, factor.targets)
         components = [frozenset({a}) for a in sorted(factor.targets) if len(model.components[model.atom_to_group[a]]) > 1

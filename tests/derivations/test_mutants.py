@@ -1,0 +1,112 @@
+"""Deliberately broken checkers must be caught: each mutant below breaks the checker the way issue 9 found it broken
+(or worse), with its internal oracle cross-check switched off so that the tests, not the checker, must notice; the
+audit of ``soundness_audit.py`` must report a problem for every one of them."""
+
+import dataclasses
+
+import pytest
+import sympy
+
+from elbocheck.derivations import Checker, Counterexample, SearchSettings, StepResult, certificates, model as model_module
+from elbocheck.derivations.canonical import Canonicalizer, MeasureFactor
+from elbocheck.derivations.certificates import Candidate
+from elbocheck.derivations.expressions import Density, density
+from elbocheck.derivations.model import Model
+
+from soundness_audit import all_cases, audit, reproducer_cases, small_gap_cases
+
+
+@pytest.fixture
+def no_cross_check(monkeypatch):
+    monkeypatch.setattr(Checker, "_cross_check", lambda self, *args, **kwargs: None)
+
+
+def caught(checker, cases=None) -> list[str]:
+    problems = audit(checker, cases if cases is not None else all_cases(), stop_at_first=True)
+    print(problems[:1])  # which case caught it, shown with -s
+    return problems
+
+
+def test_a_false_certificate_entropy_is_non_negative(monkeypatch, no_cross_check):
+    original = certificates.candidates_for
+
+    def with_entropies(difference, canon: Canonicalizer):
+        out = original(difference, canon)
+        for factor, _ in certificates.measure_factors_of(difference):
+            r = canon.make(factor.family, factor.targets, factor.given)
+            form = canon.with_measure(-canon.log_density(r), [MeasureFactor(r.family, r.targets, r.given)])
+            out.append(Candidate("H >= 0 (false for densities)", "H", form))
+        return out
+
+    monkeypatch.setattr(certificates, "candidates_for", with_entropies)
+    assert caught(Checker())
+
+
+def test_refute_everything_with_made_up_numbers(monkeypatch, no_cross_check):
+    def refute(self, model, step, index=1):
+        made_up = Counterexample({"domains": {a: 2 for a in model.atoms}, "coefficients": {}, "factors": []},
+                                 "made up", {}, -1.0, 1.0)
+        return StepResult(index, step.label, step.relation, str(step.lhs), str(step.rhs), "refuted", step.expected,
+                          counterexample=made_up)
+
+    monkeypatch.setattr(Checker, "check_step", refute)
+    assert caught(Checker())
+
+
+def test_ignore_subscripts(monkeypatch, no_cross_check):
+    original = Model._family_of
+
+    def without_subscripts(self, d: Density):
+        if self._auxiliary_key(d) in self.auxiliary_blocks:
+            return original(self, d)
+        return original(self, Density(d.family, d.targets, d.given))
+
+    monkeypatch.setattr(Model, "_family_of", without_subscripts)
+    assert caught(Checker())
+
+
+def test_drop_an_assumptions_parameters(monkeypatch, no_cross_check):
+    def replace_without_inheriting(self, joint, factors):
+        joint_d = density(joint)
+        family = "generative" if joint_d.family == "p" else "inference"
+        specs = list(getattr(self, family))
+        i = next(k for k, s in enumerate(specs) if self._same_factor(density(s), joint_d))
+        specs[i:i + 1] = list(factors)
+        return self._copy(**{family: specs})
+
+    monkeypatch.setattr(Model, "with_factorization", replace_without_inheriting)
+    assert caught(Checker())
+
+
+def test_loosen_the_numeric_tolerance(no_cross_check):
+    # a checker that only believes relative gaps above 1e-3 misses small but certain violations
+    assert caught(Checker(SearchSettings(tolerance=1e-3)), small_gap_cases())
+
+
+def test_believe_rounding_noise(monkeypatch, no_cross_check):
+    # no certification and no tolerance: the float64 noise of a true identity counts as a violation; on steps the
+    # symbolic side leaves open (here: all of them), true identities get refuted
+    monkeypatch.setattr(Checker, "_prove", lambda self, model, step: (None, [], "switched off"))
+    checker = Checker(SearchSettings(tolerance=0.0, certify=False, random_instances=6, local_search_iterations=20,
+                                     local_search_starts=1, gaussian_instances=6))
+    assert caught(checker, [c for c in all_cases() if c.truth and c.step.relation == "="])
+
+
+def test_flip_a_coefficient_sign_in_canonicalisation(monkeypatch, no_cross_check):
+    def flipped_kl(self, a, b):
+        inner = self.log_density(b) - self.log_density(a)
+        return self.with_measure(inner, [MeasureFactor(a.family, a.targets, a.given)])
+
+    monkeypatch.setattr(Canonicalizer, "kl_form", flipped_kl)
+    assert caught(Checker())
+
+
+def test_forget_the_inputs_when_reducing_conditioning_sets(monkeypatch, no_cross_check):
+    # a subtler mutant: d-separation that ignores the conditioning set proves independences that do not hold
+    monkeypatch.setattr(model_module.FamilyGraph, "minimal_given", lambda self, targets, given: frozenset())
+    assert caught(Checker())
+
+
+def test_the_real_checker_is_not_caught_on_the_fast_cases():
+    """The control: the same audit reports nothing for the real checker (the full audit is in test_soundness.py)."""
+    assert audit(Checker(), reproducer_cases() + small_gap_cases()) == []
