@@ -30,7 +30,7 @@ from .canonical import (
     MeasureFactor,
 )
 from .display import display_density, display_form
-from .expressions import KL, Expectation, MutualInformation, TotalCorrelation
+from .expressions import KL, Entropy, Expectation, MutualInformation, TotalCorrelation
 from .model import Model, rest_components
 from .numeric import to_range
 
@@ -170,6 +170,16 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
                             form = canon.with_measure(form, [MeasureFactor(outer_r.family, outer_r.targets, outer_r.given)])
                             kl_expr = Expectation(display_density(model, outer_r), kl_expr)
                         consider(sympy.sstr(kl_expr), sympy.latex(kl_expr), form, vectors)
+                # the entropy of discrete variables is non-negative (not so for densities)
+                if targets <= model.discrete_atoms:
+                    r = canon.make(factor.family, targets, outer | factor.given)
+                    form = canon.with_measure(-canon.log_density(r), [MeasureFactor(r.family, r.targets, r.given)])
+                    expr = Entropy(display_density(model, r))
+                    if outer:
+                        outer_r = canon.make(factor.family, outer, factor.given)
+                        form = canon.with_measure(form, [MeasureFactor(outer_r.family, outer_r.targets, outer_r.given)])
+                        expr = Expectation(display_density(model, outer_r), expr)
+                    consider(sympy.sstr(expr) + " (discrete)", sympy.latex(expr), form, vectors)
                 # total correlation of a vector-valued target set
                 if len(targets) > 1 and len(target_units) >= 1 and targets in target_units:
                     first = canon.make(factor.family, targets, outer | factor.given)

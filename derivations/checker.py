@@ -300,7 +300,7 @@ class Checker:
                                             f"({proof}) but fails numerically:\n{counterexample.text}")
             return
         kinds = ["discrete"] * self.settings.oracle_discrete
-        if not case.constant:
+        if not case.constant and not case.model.discrete:
             kinds += ["gaussian"] * self.settings.oracle_gaussian
         for kind in kinds:
             try:
@@ -434,7 +434,7 @@ class Checker:
             starts.append((amount, space, vector))
         if sanity:
             return None, tried
-        if not constant:  # a linear-Gaussian instance has no constant components
+        if not constant and not model.discrete:  # a linear-Gaussian instance has no constant or discrete variables
             gaussian, gaussian_tried = self._gaussian_search(model, step, rng, certified)
             tried += gaussian_tried
             if gaussian is not None:

@@ -269,6 +269,7 @@ class Model:
     versions: Sequence[str] = ()
     generic: bool = False
     samples: Mapping[str, int | str] = field(default_factory=dict)
+    discrete: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.observed = list(self.observed)
@@ -306,6 +307,13 @@ class Model:
             else:
                 self.components[g] = (g,)
         self.atom_to_group = {a: g for g, atoms in self.components.items() for a in atoms}
+        self.discrete = tuple(self.discrete)
+        unknown_discrete = set(self.discrete) - set(groups)
+        if unknown_discrete:
+            raise ModelError(f"model {self.name}: discrete {sorted(unknown_discrete)} are not declared variables")
+        #: atoms of the variables declared discrete (finitely many values): their entropies are non-negative, and
+        #: no linear-Gaussian instance represents them
+        self.discrete_atoms = frozenset(a for g in self.discrete for a in self.components[g])
         self.atoms: tuple[str, ...] = tuple(a for g in groups for a in self.components[g])
         self.observed_atoms = frozenset(a for g in self.observed for a in self.components[g])
         # importance samples: K copies of a latent variable (K a number or a symbol >= 1)
@@ -555,7 +563,7 @@ class Model:
             name=self.name, observed=self.observed, latent=self.latent, generative=self.generative,
             inference=self.inference, data=self.data, vectors=self.vectors, auxiliary=self.auxiliary,
             coefficients=self.coefficients, description=self.description, versions=self.versions,
-            generic=self.generic, samples=self.samples,
+            generic=self.generic, samples=self.samples, discrete=self.discrete,
         )
         kwargs.update(changes)
         return Model(**kwargs)

@@ -118,7 +118,8 @@ def _proof_violated(case: Case, rng: np.random.Generator, instances: int) -> str
         if numeric_case.model.samples or numeric_case.constant:
             continue  # outside the oracle's language (importance samples) or its instances (constant components)
         step = numeric_case.step
-        for kind in ["discrete"] * instances + ["gaussian"] * max(1, instances // 2):
+        gaussians = 0 if numeric_case.model.discrete else max(1, instances // 2)
+        for kind in ["discrete"] * instances + ["gaussian"] * gaussians:
             try:
                 if kind == "discrete":
                     instance = oracle.random_discrete_instance(numeric_case.model, step.assumptions, rng)
