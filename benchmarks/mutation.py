@@ -35,7 +35,11 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=300, help="mutants to run (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--session", default=None, help="cosmic-ray session file (default: a temporary one)")
+    parser.add_argument("--report-only", action="store_true", help="print the table of an existing --session")
     args = parser.parse_args()
+    if args.report_only:
+        report(Path(args.session), None, None, args.seed)
+        return
     session = Path(args.session or tempfile.mkstemp(suffix=".sqlite")[1])
     session.unlink(missing_ok=True)
     config = Path(tempfile.mkstemp(suffix=".toml")[1])
@@ -56,16 +60,24 @@ def main() -> None:
             db.executemany("DELETE FROM work_items WHERE job_id = ?", drop)
     start = time.perf_counter()
     subprocess.run(["cosmic-ray", "exec", str(config), str(session)], cwd=ROOT, check=True)
-    elapsed = time.perf_counter() - start
+    report(session, total, time.perf_counter() - start, args.seed)
+
+
+def report(session: Path, total: int | None, elapsed: float | None, seed: int) -> None:
     with sqlite3.connect(session) as db:
         rows = list(db.execute(
             "SELECT r.test_outcome, r.worker_outcome, s.module_path, s.operator_name, s.start_pos_row "
             "FROM work_results r JOIN mutation_specs s ON r.job_id = s.job_id"))
+    rows = [(str(o).lower(), str(w).lower(), *rest) for o, w, *rest in rows]
     killed = sum(1 for outcome, worker, *_ in rows if outcome == "killed" or worker == "timeout")
     survived = [r for r in rows if r[0] == "survived" and r[1] != "timeout"]
     incompetent = sum(1 for outcome, *_ in rows if outcome == "incompetent")
     score = killed / max(1, killed + len(survived))
-    print(f"\nmutants generated: {total}; run: {len(rows)} (seed {args.seed}); {elapsed / 60:.0f} min")
+    if total is None:
+        with sqlite3.connect(session) as db:
+            total = db.execute("SELECT COUNT(*) FROM work_items").fetchone()[0]
+    timing = f"; {elapsed / 60:.0f} min" if elapsed is not None else ""
+    print(f"\nmutants run: {len(rows)} of {total} sampled (seed {seed}){timing}")
     print(f"{'killed':>8s} {'survived':>9s} {'incompetent':>12s} {'score':>7s}")
     print(f"{killed:8d} {len(survived):9d} {incompetent:12d} {score:7.1%}")
     for outcome, _, module, operator, row in sorted(survived, key=lambda r: (r[2], r[4])):
