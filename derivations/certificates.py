@@ -93,10 +93,10 @@ def with_family_joints(found: set, canon: Canonicalizer) -> set:
     out = set(found)
     by_family: dict[tuple, set] = {}
     for factor, vectors in found:
-        if not (factor.given - canon.model.graphs[factor.family].inputs):
-            by_family.setdefault((factor.family, vectors), set()).update(factor.targets)
-    for (family, vectors), targets in by_family.items():
-        joint = canon.make(family, targets, ())
+        given = factor.given - canon.model.graphs[factor.family].inputs
+        by_family.setdefault((factor.family, given, vectors), set()).update(factor.targets)
+    for (family, given, vectors), targets in by_family.items():
+        joint = canon.make(family, targets, given)
         out.add((MeasureFactor(joint.family, joint.targets, joint.given), vectors))
     return out
 
@@ -199,10 +199,36 @@ def candidates_for(difference: LinearForm, canon: Canonicalizer) -> list[Candida
             consider(text, r"\text{Jensen gap of } " + display_form(model, LinearForm.atom(atom), latex=True), gap)
             for power_mean in _power_mean_gaps(atom, canon):
                 consider(*power_mean)
+    for atom in difference.terms:
+        if isinstance(atom, LogMarginal):
+            for candidate in _marginal_jensen_gaps(atom, canon):
+                consider(*candidate)
     mean_exps = [a for a in difference.terms if isinstance(a, LogMeanExp)]
     for atom in mean_exps:
         for candidate in _importance_weighted_gaps(atom, canon, mean_exps):
             consider(*candidate)
+    return out
+
+
+def _marginal_jensen_gaps(atom: LogMarginal, canon: Canonicalizer) -> list:
+    """Jensen for a marginal: ``log F(A) = log E_{F(B)}[F(A|B)] >= E_{F(B)}[log F(A|B)]`` for any other variables B
+    of the family (the marginal of B, independent of A under the outer measure), under any outer measure: e.g.
+    ``log q(z) >= E_{p_D(x)}[log q(z|x)]``, which makes KL convex in its second argument."""
+    model = canon.model
+    graph = model.graphs[atom.family]
+    rest = graph.variables - atom.nodes - graph.inputs
+    out = []
+    shown = display_form(model, LinearForm.atom(atom))
+    for others in _subsets(_units(model, frozenset(rest)), 1):
+        if len(_units(model, others)) > 2:
+            continue
+        conditional = canon.make(atom.family, atom.nodes, others)
+        marginal = canon.make(atom.family, others, ())
+        inner = canon.with_measure(canon.log_density(conditional),
+                                   [MeasureFactor(marginal.family, marginal.targets, marginal.given)])
+        gap = LinearForm.atom(atom) - canon.with_measure(inner, list(atom.measure))
+        text = f"Jensen gap of {shown} = log E_{{{sympy.sstr(display_density(model, marginal))}}}[...]"
+        out.append((text, text, gap))
     return out
 
 
