@@ -68,6 +68,8 @@ stops the reading there, and the steps before it are still checked.
 """
 
 from .document import LatexError
-from .steps import CheckedFile, ParsedFile, check_file, check_parsed, labelled, parse_file, parse_text
+from .steps import (DEFAULT_STEP_SECONDS, CheckedFile, ParsedFile, check_file, check_parsed, iter_check, labelled,
+                    parse_file, parse_text)
 
-__all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed", "labelled"]
+__all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed",
+           "iter_check", "labelled", "DEFAULT_STEP_SECONDS"]
