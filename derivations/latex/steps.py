@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 import sympy
 
 from ..checker import Checker, Derivation, DerivationResult, Step, StepResult
+from ..display_html import checked_file_html, checked_file_latex
 from ..model import Model, ModelError, coefficient_names
 from ..time_limit import check_step_in_time
 from .document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
@@ -316,6 +317,12 @@ class CheckedFile:
     @property
     def step_results(self) -> list[StepResult]:
         return [s for r in self.results for s in r.steps]
+
+    def _repr_html_(self) -> str:
+        return checked_file_html(self)
+
+    def _repr_latex_(self) -> str:
+        return checked_file_latex(self)
 
 
 def iter_check(parsed: ParsedFile, checker: Checker | None = None, timeout: float | None = DEFAULT_STEP_SECONDS,
