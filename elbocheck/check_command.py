@@ -117,10 +117,6 @@ def _run(args) -> int:
         print(f"{args.file}: error: internal error while reading the derivation ({type(error).__name__}: {error}); "
               "expected a readable derivation (please report this input)", file=sys.stderr)
         return 2
-    if parsed.steps == 0 and parsed.error is None:
-        print(f"{args.file}: error: no derivation steps found; expected lines joined by relations (=, \\geq, \\leq) "
-              "in display math after the model header", file=sys.stderr)
-        return 2
     if args.timeout and not limit_enforceable():
         print("elbocheck check: warning: the time limit cannot be enforced here (it needs setitimer, on Linux or "
               "macOS); every step runs to completion", file=sys.stderr)

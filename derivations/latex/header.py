@@ -269,10 +269,10 @@ class HeaderParser:
 
     def coefficients(self, text: str, offset: int) -> None:
         for item, start in _split_top(normalize(text), ","):
+            where = offset + start + len(item) - len(item.lstrip())
             item = item.strip()
             if not item:
                 continue
-            where = offset + start
             try:
                 name, low, high = _coefficient(item)
             except ValueError:

@@ -52,11 +52,6 @@ def line_problem(text: str) -> tuple[str, int] | None:
         return (f"the line has {len(text)} characters, over the limit of {MAX_LINE_CHARACTERS} per line of "
                 "elbocheck check; expected a derivation line (split it into several lines joined by relations)",
                 MAX_LINE_CHARACTERS)
-    operators = list(_OPERATOR.finditer(text))
-    if len(operators) > MAX_OPERATORS:
-        return (f"the line has {len(operators)} terms and operators, over the limit of {MAX_OPERATORS} per line of "
-                "elbocheck check; expected a derivation line (split it into several lines joined by relations)",
-                operators[MAX_OPERATORS].start())
     depth = 0
     for index, char in enumerate(text):
         escaped = index > 0 and text[index - 1] == "\\"
@@ -67,6 +62,11 @@ def line_problem(text: str) -> tuple[str, int] | None:
                         "elbocheck check); expected an expression nested less deeply", index)
         elif char in _CLOSE and not escaped:
             depth = max(depth - 1, 0)
+    operators = list(_OPERATOR.finditer(text))
+    if len(operators) > MAX_OPERATORS:
+        return (f"the line has {len(operators)} terms and operators, over the limit of {MAX_OPERATORS} per line of "
+                "elbocheck check; expected a derivation line (split it into several lines joined by relations)",
+                operators[MAX_OPERATORS].start())
     for m in _DIGITS.finditer(text):
         if len(m.group(0)) > MAX_DIGITS:
             return (f"a number with {len(m.group(0))} digits, over the limit of {MAX_DIGITS} of elbocheck check; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,6 +14,7 @@ from ..display_html import checked_file_html, checked_file_latex
 from ..model import Model, ModelError, coefficient_names
 from ..time_limit import check_step_in_time
 from .document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
+from .grammar import UNICODE_GREEK
 from .header import Header, LineRef, Selector, parse_header
 from .limits import line_problem
 from .reader import Built, LineReader
@@ -235,11 +237,17 @@ class SectionReader:
 
 
     def unused_coefficients(self) -> LatexError | None:
+        """A declared coefficient that the math never writes (in the text: terms that cancel still count)."""
         used: set[str] = set()
         for expression in [e for step in self.steps for e in (step.lhs, step.rhs)] + list(self.definitions.values()):
             used |= coefficient_names(expression)
+        text = re.sub(r"[\s{}]", "", " ".join(line.text.text for line in self.section.lines))
+        for ch, name in UNICODE_GREEK.items():
+            text = text.replace(ch, "\\" + name)
         for name, offset in self.header.coefficient_offsets.items():
-            if name not in used:
+            letter, _, subscript = name.partition("_")
+            written = re.escape("\\" + letter) + (r"_" + re.escape(subscript) if subscript else "") + "(?![a-zA-Z])"
+            if name not in used and not re.search(written, text):
                 return self.source.error(
                     f"model header: coefficient '{name}' appears nowhere in the derivation; expected a coefficient "
                     f"that the math uses (remove '{name}' from 'coefficients:', or write it as \\{name.split('_')[0]})",
@@ -287,6 +295,10 @@ def _parse_sections(document: Document, path: str) -> ParsedFile:
             problem.fatal = False
             parsed.error = problem
             return parsed
+    if parsed.steps == 0:
+        parsed.error = source.error("no derivation steps found; expected lines joined by relations (=, \\geq, "
+                                    "\\leq) in display math after the model header", document.sections[0].header.offset,
+                                    fatal=True)
     return parsed
 
 
