@@ -46,8 +46,16 @@ def _seconds(text: str) -> float:
 def add_arguments(parser) -> None:
     from elbocheck.derivations.latex.steps import DEFAULT_STEP_SECONDS
 
+    from elbocheck.derivations.latex import limits
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EXIT_STATUSES
+    parser.description = (f"{parser.description or ''}\n\nEach step is proven, refuted (with a counterexample) or "
+                          "undecided (with the reason). One progress line per step goes\nto stderr as it is judged. "
+                          "The time limit stops a step between Python operations (Linux, macOS).")
+    parser.epilog = EXIT_STATUSES + (
+        f"\nlimits: files up to {limits.MAX_FILE_BYTES / 1e6:g} MB; a line up to {limits.MAX_LINE_CHARACTERS} "
+        f"characters, {limits.MAX_OPERATORS} terms and operators,\nnesting {limits.MAX_NESTING} deep; vectors up "
+        f"to {limits.MAX_VECTOR_COMPONENTS} components. 'elbocheck check --format' documents the input.")
     parser.add_argument("file", nargs="?", metavar="FILE", help="a .tex or .md file: a model header and the derivation")
     parser.add_argument("--json", action="store_true", help="print the JSON list that 'elbocheck verify --json' prints")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every counterexample's tables")
@@ -58,8 +66,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", action="store_true", help="print the documentation of the input format and exit")
 
 
-class _Interrupted(Exception):
-    pass
+class _Interrupted(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt: no ``except Exception`` on the way may swallow it."""
 
 
 def run(args) -> int:

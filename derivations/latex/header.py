@@ -264,7 +264,8 @@ class HeaderParser:
             try:
                 density(spec.split(" ", 1)[-1])
             except ValueError as error:
-                raise self.error(str(error), offset) from None
+                hint = "" if "expected" in str(error) else "; expected densities such as 'p(z) p_theta(x|z)'"
+                raise self.error(f"{error}{hint}", offset) from None
         return out
 
     def coefficients(self, text: str, offset: int) -> None:
