@@ -66,19 +66,22 @@ class DerivationFile(pytest.File):
         from elbocheck.derivations.latex import LatexError, parse_file
         from elbocheck.derivations.latex.expected import match_expectations, read_expectations, sidecar_path
 
+        name = _shown(self)
         try:
-            parsed = parse_file(self.path)
+            parsed = parse_file(self.path, name)
         except LatexError as error:
             yield ErrorItem.from_parent(self, name="cannot read the file", error=error.format(), line=error.line)
             return
         except Exception as error:  # a bug in the reader: still one clear failing item
             yield ErrorItem.from_parent(self, name="cannot read the file", line=None,
-                                        error=f"{self.path}: error: internal error while reading the derivation "
+                                        error=f"{name}: error: internal error while reading the derivation "
                                               f"({type(error).__name__}: {error})")
             return
         sidecar = sidecar_path(self.path)
+        sidecar_name = str(sidecar_path(name))
         try:
-            expectations = match_expectations(sidecar, parsed.derivations, read_expectations(sidecar))
+            expectations = match_expectations(sidecar_name, parsed.derivations,
+                                              read_expectations(sidecar, sidecar_name))
         except LatexError as error:
             expectations = {}
             yield ErrorItem.from_parent(self, name=f"sidecar {sidecar.name}", error=error.format(), line=None)
@@ -96,6 +99,14 @@ class DerivationFile(pytest.File):
             where = f"line {parsed.error.line}" if parsed.error.line is not None else "the file"
             yield ErrorItem.from_parent(self, name=f"error at {where}", error=parsed.error.format(),
                                         line=parsed.error.line)
+
+
+def _shown(node) -> str:
+    """The file's path as reports show it: relative to where pytest was started, when it lies below."""
+    try:
+        return str(node.path.relative_to(node.config.invocation_params.dir))
+    except ValueError:
+        return str(node.path)
 
 
 def _where(step) -> str:
@@ -160,7 +171,7 @@ class StepItem(pytest.Item):
 
     def _report(self, what: str) -> str:
         r, step = self.result, self.step
-        lines = [f"{self.path}:{step.line}: {self.derivation.name} {step.label}: {what}",
+        lines = [f"{_shown(self)}:{step.line}: {self.derivation.name} {step.label}: {what}",
                  f"  {r.lhs}", f"  {r.relation} {r.rhs}"]
         if r.assumptions:
             lines.append(f"  assuming {'; '.join(r.assumptions)}")

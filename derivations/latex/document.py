@@ -161,10 +161,10 @@ def blank(text: str, start: int, end: int) -> str:
 # ------------------------------------------------------------------------------------------------ reading
 
 
-def read_document(path: str | Path) -> Document:
+def read_document(path: str | Path, name: str | None = None) -> Document:
     """Read a file into sections of logical lines. Raises a fatal :class:`LatexError` when the file cannot be read."""
     path = Path(path)
-    name = str(path)
+    name = str(path) if name is None else name  # how errors name the file
     try:
         data = path.read_bytes()
     except FileNotFoundError:

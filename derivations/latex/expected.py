@@ -57,10 +57,10 @@ def step_names(step: Step) -> set[str]:
     return names
 
 
-def read_expectations(path: str | Path) -> list[Expectation]:
-    """The entries of a sidecar file (an empty list when there is none)."""
+def read_expectations(path: str | Path, name: str | None = None) -> list[Expectation]:
+    """The entries of a sidecar file (an empty list when there is none); ``name``: how errors name it."""
     path = Path(path)
-    name = str(path)
+    name = str(path) if name is None else name
     if not path.exists():
         return []
     try:

@@ -302,11 +302,13 @@ def _parse_sections(document: Document, path: str) -> ParsedFile:
     return parsed
 
 
-def parse_file(path: str | Path) -> ParsedFile:
+def parse_file(path: str | Path, name: str | None = None) -> ParsedFile:
     """Read a ``.tex``/``.md`` derivation. Raises a fatal :class:`LatexError` when the file cannot be read at all
     (missing, not UTF-8, no header, a malformed header, no display math); a problem in the math is returned in
-    :attr:`ParsedFile.error`, with the derivations holding the steps read before it."""
-    return _parse_sections(read_document(path), str(path))
+    :attr:`ParsedFile.error`, with the derivations holding the steps read before it. ``name``: how errors and
+    reports name the file (default: ``path``)."""
+    name = str(path) if name is None else name
+    return _parse_sections(read_document(path, name), name)
 
 
 def parse_text(text: str, name: str = "<input>", markdown: bool = False) -> ParsedFile:

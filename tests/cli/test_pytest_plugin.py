@@ -29,7 +29,7 @@ def test_one_item_per_step_refuted_fails_with_its_counterexample(pytester, run):
     result = run("-v")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*bounds.tex::line 2 (1) PASSED*", "*bounds.tex::line 3 (2) FAILED*"])
-    result.stdout.fnmatch_lines(["*bounds.tex:3: vae (2): refuted*", "*counterexample:*", "*q_phi(z | x)*"])
+    result.stdout.fnmatch_lines(["bounds.tex:3: vae (2): refuted", "*counterexample:*", "*q_phi(z | x)*"])
 
 
 def test_undecided_is_xfail_or_fails_when_strict(pytester, run):
@@ -46,7 +46,7 @@ def test_a_file_that_cannot_be_read_is_one_failing_item(pytester, run):
     path = pytester.makefile(".tex", bad="% elbocheck model m: p(z) p_theta(x|z) q_phi(z|x); colour: red\n" + PROVEN)
     result = run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"{path}:1:*: error: model header: unknown key 'colour'*"])
+    result.stdout.fnmatch_lines([f"{path.name}:1:*: error: model header: unknown key 'colour'*"])
 
 
 def test_an_error_after_some_steps_is_one_more_failing_item(pytester, run):
@@ -54,7 +54,7 @@ def test_an_error_after_some_steps_is_one_more_failing_item(pytester, run):
     result = run("-v")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*partly.tex::error at line 3 FAILED*",
-                                 f"{path}:3:*: error: undeclared density 's(...)'*"])
+                                 f"{path.name}:3:*: error: undeclared density 's(...)'*"])
 
 
 def test_markdown_and_files_without_a_header(pytester, run):
@@ -114,7 +114,7 @@ def test_a_bad_sidecar_is_a_failing_item_at_its_place(pytester, run, sidecar, wh
     pytester.makefile(".tex", bounds=HEADER + PROVEN + REFUTED)
     path = pytester.makefile(".toml", bounds=sidecar)
     result = run()
-    result.stdout.fnmatch_lines([f"{path}{where}: error: {message}*"])
+    result.stdout.fnmatch_lines([f"{path.name}{where}: error: {message}*"])
     assert result.parseoutcomes()["failed"] >= 1
 
 
