@@ -7,7 +7,11 @@ elbocheck model header (the format of ``elbocheck check``) and makes one test it
   ``FILE:LINE:COLUMN: error: ...`` message;
 * a TOML sidecar of the same stem (:mod:`elbocheck.derivations.latex.expected`) gives steps their expected truth:
   then a true step passes when proven, a false step passes when refuted, and a false step that is proven or a true
-  step that is refuted fails (a bug in the checker).
+  step that is refuted fails (a bug in the checker); so does a step read with another relation than the sidecar's,
+  a step that the sidecar says must be an error but is judged, and a sidecar entry that names no step read;
+* ``--elbocheck-xfail-unread``: what the reader does not read (a file, the math after an error, a sidecar entry
+  without its step, a step read with another relation) is xfail instead, for corpora written ahead of the reader;
+  contradicted truths still fail.
 
 Each step runs under the time limit of ``--elbocheck-timeout`` (default: that of ``elbocheck check``). The plugin is
 registered through the ``pytest11`` entry point and does nothing without ``--elbocheck``; it imports the checker
@@ -31,6 +35,9 @@ def pytest_addoption(parser):
                     help="collect .tex and .md files with an elbocheck model header; one test per step")
     group.addoption("--elbocheck-strict", action="store_true",
                     help="an undecided step fails (default: reported as xfail)")
+    group.addoption("--elbocheck-xfail-unread", action="store_true",
+                    help="a file, line or sidecar entry that the reader does not read (yet) is xfail instead of a "
+                         "failure; verdicts that contradict the sidecar still fail")
     group.addoption("--elbocheck-timeout", type=float, default=None, metavar="SECONDS",
                     help="time limit of each step (default: that of 'elbocheck check'; 0: none)")
 
@@ -60,45 +67,64 @@ class DerivationFailure(Exception):
 
 
 class DerivationFile(pytest.File):
-    """A derivation file: one item per step read, plus one failing item per error."""
+    """A derivation file: one item per step read, one per error, one per sidecar entry that names no step read."""
 
     def collect(self):
         from elbocheck.derivations.latex import LatexError, parse_file
-        from elbocheck.derivations.latex.expected import match_expectations, read_expectations, sidecar_path
+        from elbocheck.derivations.latex.expected import Matched, match_expectations, read_expectations, sidecar_path
 
         name = _shown(self)
+        sidecar, sidecar_name = sidecar_path(self.path), str(sidecar_path(name))
+        try:
+            entries = read_expectations(sidecar, sidecar_name)
+        except LatexError as error:
+            entries = []
+            yield ErrorItem.from_parent(self, name=f"sidecar {sidecar.name}", error=error.format(), line=None)
+        reading_error = None
         try:
             parsed = parse_file(self.path, name)
+            derivations = parsed.derivations
+            reading_error = parsed.error
         except LatexError as error:
-            yield ErrorItem.from_parent(self, name="cannot read the file", error=error.format(), line=error.line)
-            return
+            derivations, reading_error = [], error
         except Exception as error:  # a bug in the reader: still one clear failing item
-            yield ErrorItem.from_parent(self, name="cannot read the file", line=None,
-                                        error=f"{name}: error: internal error while reading the derivation "
-                                              f"({type(error).__name__}: {error})")
-            return
-        sidecar = sidecar_path(self.path)
-        sidecar_name = str(sidecar_path(name))
-        try:
-            expectations = match_expectations(sidecar_name, parsed.derivations,
-                                              read_expectations(sidecar, sidecar_name))
-        except LatexError as error:
-            expectations = {}
-            yield ErrorItem.from_parent(self, name=f"sidecar {sidecar.name}", error=error.format(), line=None)
+            derivations = []
+            reading_error = LatexError(f"internal error while reading the derivation ({type(error).__name__}: "
+                                       f"{error})", name)
+        matched = match_expectations(sidecar_name, derivations, entries) if derivations else Matched({}, entries, [])
+        for conflict in matched.conflicts:
+            yield ErrorItem.from_parent(self, name=f"sidecar {sidecar.name} line {conflict.line}",
+                                        error=conflict.format(), line=None)
         names: set[str] = set()
-        for d, derivation in enumerate(parsed.derivations):
+        for d, derivation in enumerate(derivations):
             for s, step in enumerate(derivation.steps):
                 where = _where(step)
-                name = f"{derivation.name} {where}" if len(parsed.derivations) > 1 else where
-                while name in names:
-                    name += "'"
-                names.add(name)
-                yield StepItem.from_parent(self, name=name, derivation=derivation, step=step, index=s + 1,
-                                           expectation=expectations.get((d, s)))
-        if parsed.error is not None:
-            where = f"line {parsed.error.line}" if parsed.error.line is not None else "the file"
-            yield ErrorItem.from_parent(self, name=f"error at {where}", error=parsed.error.format(),
-                                        line=parsed.error.line)
+                item_name = f"{derivation.name} {where}" if len(derivations) > 1 else where
+                while item_name in names:
+                    item_name += "'"
+                names.add(item_name)
+                yield StepItem.from_parent(self, name=item_name, derivation=derivation, step=step, index=s + 1,
+                                           expectation=matched.by_step.get((d, s)))
+        expected_here = None
+        if reading_error is not None:
+            expected_here = next((e for e in matched.unmatched if e.error is not None and e.file_line is not None
+                                  and e.file_line == reading_error.line), None)
+            where = f"line {reading_error.line}" if reading_error.line is not None else "the file"
+            yield ErrorItem.from_parent(self, name=f"error at {where}", error=reading_error.format(),
+                                        line=reading_error.line, unread=True, expected=expected_here)
+        for entry in matched.unmatched:
+            if entry is expected_here:
+                continue
+            if entry.error is not None:
+                message = (f"{sidecar_name}:{entry.line}:1: error: step '{entry.at}' must be reported as an error "
+                           f"({entry.error}); expected an error there, but the reader reported none")
+                unread = False
+            else:
+                stopped = f" (reading stopped: {reading_error.format()})" if reading_error is not None else ""
+                message = (f"{sidecar_name}:{entry.line}:1: error: step '{entry.at}' was not read from the file"
+                           f"{stopped}; expected a step with that label, or 'line N'")
+                unread = True
+            yield ErrorItem.from_parent(self, name=f"sidecar {entry.at}", error=message, line=None, unread=unread)
 
 
 def _shown(node) -> str:
@@ -117,13 +143,19 @@ def _where(step) -> str:
 
 
 class ErrorItem(pytest.Item):
-    """A file, a part of one, or its sidecar that cannot be read: fails with the ``FILE:LINE:COL: error`` message."""
+    """A file, a part of one, or its sidecar that cannot be read: fails with the ``FILE:LINE:COL: error`` message
+    (passes when the sidecar expects that error; xfail with ``--elbocheck-xfail-unread`` when it is something the
+    reader did not read)."""
 
-    def __init__(self, *, error: str, line: int | None, **kwargs):
+    def __init__(self, *, error: str, line: int | None, unread: bool = False, expected=None, **kwargs):
         super().__init__(**kwargs)
-        self.error, self.line = error, line
+        self.error, self.line, self.unread, self.expected = error, line, unread, expected
 
     def runtest(self):
+        if self.expected is not None:
+            return  # the sidecar says this step must be an error, and it is
+        if self.unread and self.config.getoption("elbocheck_xfail_unread"):
+            pytest.xfail(f"not read: {self.error}")
         raise DerivationFailure(self.error)
 
     def repr_failure(self, excinfo, style=None):
@@ -154,6 +186,17 @@ class StepItem(pytest.Item):
         self.result = result
         self.user_properties.append(("verdict", result.verdict))
         expectation = self.expectation
+        if expectation is not None and expectation.error is not None:
+            if result.verdict in ("proven", "refuted"):
+                raise DerivationFailure(self._report(f"{result.verdict}, but the sidecar says this step must be an "
+                                                     "error"))
+            return  # undecided with its reason: reported, never judged
+        if expectation is not None and expectation.relation is not None and expectation.relation != result.relation:
+            message = self._report(f"read as '{result.relation}', but the sidecar's truth is for "
+                                   f"'{expectation.relation}'")
+            if self.config.getoption("elbocheck_xfail_unread"):
+                pytest.xfail(message.splitlines()[0])
+            raise DerivationFailure(message)
         if result.verdict == "undecided":
             if self.config.getoption("elbocheck_strict"):
                 raise DerivationFailure(self._report("undecided (--elbocheck-strict)"))
@@ -168,6 +211,10 @@ class StepItem(pytest.Item):
         if not expectation.truth and result.verdict == "proven":
             raise DerivationFailure(self._report("proven, but the sidecar says the step is FALSE (an unsound proof, "
                                                  "or a wrong sidecar)"))
+        without = (result.without_assumptions or {}).get("verdict")
+        if expectation.truth_without_assumptions is True and without == "refuted":
+            raise DerivationFailure(self._report("refuted without its assumption, but the sidecar says the step is "
+                                                 "TRUE without it"))
 
     def _report(self, what: str) -> str:
         r, step = self.result, self.step
@@ -175,7 +222,9 @@ class StepItem(pytest.Item):
                  f"  {r.lhs}", f"  {r.relation} {r.rhs}"]
         if r.assumptions:
             lines.append(f"  assuming {'; '.join(r.assumptions)}")
-        if self.expectation is not None:
+        if self.expectation is not None and self.expectation.error is not None:
+            lines.append(f"  sidecar: error = {self.expectation.error}")
+        elif self.expectation is not None:
             lines.append(f"  sidecar: truth = {str(self.expectation.truth).lower()}: {self.expectation.why}")
         if r.verdict == "proven":
             lines.append(f"  proof: {r.certificate}")

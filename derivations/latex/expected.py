@@ -4,14 +4,20 @@
     source = "Paper, section 3, eq. (4)-(7)"
 
     [[step]]
-    at = "(3) -> (4)"          # the step's label, or "line 14" (its file line)
-    truth = false              # true: holds in every instance the semantics allows; false: some instance violates it
-    why = "q(z|x) does not factorize over z_l, z_u in general"
-    derivation = "cdvae"       # optional: which derivation of the file, when the label alone is ambiguous
+    at = "(3) -> (4)"          # the step's label, or "line 14": every step that ends on file line 14
+    truth = true               # true: holds in every instance the semantics allows; false: some instance violates it
+    why = "q(z|x) factorizes over z_l, z_u by the assumption"
+    relation = "="             # optional: the relation the truth is for (=, >=, <=, =const)
+    without_assumptions = false  # optional (or truth_without_assumptions): the truth without the header's assumption
+    derivation = "cdvae"       # optional: only the steps of that derivation of the file
+
+    [[step]]
+    at = "line 20"
+    error = "why the semantics give this step no meaning"   # instead of truth: it must be reported as an error
 
 The truth is decided by mathematics, not by the checker: a false step that is proven, or a true step that is refuted,
-is a bug in the checker. Every entry must name exactly one step; a problem in the sidecar is a :class:`LatexError`
-with the sidecar's path, line and column.
+is a bug in the checker. Problems in the sidecar itself (not TOML, a missing truth, an unknown key) are a
+:class:`LatexError` with the sidecar's path, line and column.
 """
 
 from __future__ import annotations
@@ -32,13 +38,26 @@ else:  # pragma: no cover - Python 3.10
 
 @dataclass(frozen=True)
 class Expectation:
-    """One sidecar entry: the truth of the step it names, and why."""
+    """One sidecar entry: the truth of the steps it names (or the error they must give), and why."""
 
     at: str
-    truth: bool
+    truth: bool | None  # None for an error entry
     why: str
     derivation: str | None
     line: int  # of the entry in the sidecar
+    error: str | None = None  # the step must be reported as an error (never proven or refuted), with this reason
+    relation: str | None = None  # the relation the truth is for
+    truth_without_assumptions: bool | None = None
+
+    @property
+    def file_line(self) -> int | None:
+        """N for ``at = "line N"``."""
+        m = re.fullmatch(r"line\s*(\d+)", self.at.strip())
+        return int(m.group(1)) if m else None
+
+
+_KEYS = {"at", "truth", "why", "derivation", "error", "relation", "without_assumptions", "truth_without_assumptions"}
+_RELATIONS = {"=": "=", "=const": "= const", ">=": ">=", "<=": "<="}
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -82,51 +101,66 @@ def read_expectations(path: str | Path, name: str | None = None) -> list[Expecta
     out = []
     for k, entry in enumerate(entries):
         line = starts[k] if k < len(starts) else 1
+
+        def problem(message: str) -> LatexError:
+            return LatexError(message, name, line, 1)
+
         if not isinstance(entry, dict):
-            raise LatexError("a step entry is not a table; expected [[step]] with at, truth, why", name, line, 1)
-        at, truth, why = entry.get("at"), entry.get("truth"), entry.get("why", "")
-        unknown = sorted(set(entry) - {"at", "truth", "why", "derivation"})
+            raise problem("a step entry is not a table; expected [[step]] with at, truth, why")
+        unknown = sorted(set(entry) - _KEYS)
         if unknown:
-            raise LatexError(f"unknown key '{unknown[0]}' in a [[step]] table; expected at, truth, why, derivation",
-                             name, line, 1)
+            raise problem(f"unknown key '{unknown[0]}' in a [[step]] table; expected {', '.join(sorted(_KEYS))}")
+        at = entry.get("at")
         if not isinstance(at, str) or not at.strip():
-            raise LatexError("a [[step]] table without 'at'; expected at = \"(3) -> (4)\" or \"line 14\"", name, line, 1)
-        if not isinstance(truth, bool):
-            raise LatexError(f"step '{at}': 'truth' must be true or false; expected truth = true or truth = false",
-                             name, line, 1)
+            raise problem("a [[step]] table without 'at'; expected at = \"(3) -> (4)\" or \"line 14\"")
+        truth, error, why = entry.get("truth"), entry.get("error"), entry.get("why", "")
+        if error is None and not isinstance(truth, bool):
+            raise problem(f"step '{at}': 'truth' must be true or false; expected truth = true or truth = false "
+                          "(or error = \"why\" for a step that must be an error)")
+        if error is not None and (truth is not None or not isinstance(error, str)):
+            raise problem(f"step '{at}': 'error' is a string and excludes 'truth'; expected one of them")
         if not isinstance(why, str):
-            raise LatexError(f"step '{at}': 'why' must be a string; expected why = \"...\"", name, line, 1)
+            raise problem(f"step '{at}': 'why' must be a string; expected why = \"...\"")
+        without = entry.get("without_assumptions", entry.get("truth_without_assumptions"))
+        if without is not None and not isinstance(without, bool):
+            raise problem(f"step '{at}': 'without_assumptions' must be true or false; expected a truth")
+        relation = entry.get("relation")
+        if relation is not None and (not isinstance(relation, str) or relation.replace(" ", "") not in _RELATIONS):
+            raise problem(f"step '{at}': unknown relation {relation!r}; expected =, >=, <= or =const")
         derivation = entry.get("derivation")
         if derivation is not None and not isinstance(derivation, str):
-            raise LatexError(f"step '{at}': 'derivation' must be a string; expected the derivation's name", name, line,
-                             1)
-        out.append(Expectation(at.strip(), truth, why, derivation, line))
+            raise problem(f"step '{at}': 'derivation' must be a string; expected the derivation's name")
+        out.append(Expectation(at.strip(), truth, why or error or "", derivation, line, error,
+                               _RELATIONS[relation.replace(" ", "")] if relation else None, without))
     return out
 
 
-def match_expectations(path: str | Path, derivations: list[Derivation],
-                       entries: list[Expectation]) -> dict[tuple[int, int], Expectation]:
-    """Map ``(derivation number, step number)`` (both from 0) to its entry. Raises :class:`LatexError` (at the
-    entry's line in the sidecar) for an entry that names no step, several steps, or a step named before."""
+@dataclass
+class Matched:
+    """Sidecar entries against the steps read: the entry of each step, the entries that name no step read, and the
+    conflicts (a step named by two entries)."""
+
+    by_step: dict[tuple[int, int], Expectation]
+    unmatched: list[Expectation]
+    conflicts: list[LatexError]
+
+
+def match_expectations(path: str | Path, derivations: list[Derivation], entries: list[Expectation]) -> Matched:
+    """Map ``(derivation number, step number)`` (both from 0) to its entry. ``line N`` names every step that ends on
+    file line N, a label every step with that label (whitespace aside), within ``derivation`` when it is given."""
     name = str(path)
-    found: dict[tuple[int, int], Expectation] = {}
+    matched = Matched({}, [], [])
     for entry in entries:
         wanted = _compact(entry.at)
         hits = [(d, s) for d, derivation in enumerate(derivations) for s, step in enumerate(derivation.steps)
-                if (entry.derivation is None or entry.derivation == derivation.name)
-                and wanted in step_names(step)]
+                if (entry.derivation is None or entry.derivation == derivation.name) and wanted in step_names(step)]
         if not hits:
-            scope = f" of derivation '{entry.derivation}'" if entry.derivation else ""
-            labels = ", ".join(f"'{step.label}'" for derivation in derivations for step in derivation.steps
-                               if entry.derivation in (None, derivation.name))
-            raise LatexError(f"step '{entry.at}'{scope} matches no step read from the file; expected a step label "
-                             f"such as {labels or '(none were read)'} or 'line N'", name, entry.line, 1)
-        if len(hits) > 1:
-            where = ", ".join(f"{derivations[d].name} line {derivations[d].steps[s].line}" for d, s in hits)
-            raise LatexError(f"step '{entry.at}' matches {len(hits)} steps ({where}); expected one step: add "
-                             "derivation = \"NAME\" or use the full label", name, entry.line, 1)
-        if hits[0] in found:
-            raise LatexError(f"step '{entry.at}' is given twice (also at line {found[hits[0]].line}); expected one "
-                             "truth per step", name, entry.line, 1)
-        found[hits[0]] = entry
-    return found
+            matched.unmatched.append(entry)
+        for hit in hits:
+            if hit in matched.by_step:
+                matched.conflicts.append(LatexError(
+                    f"step '{entry.at}' names a step that the entry at line {matched.by_step[hit].line} names too; "
+                    "expected one entry per step", name, entry.line, 1))
+                continue
+            matched.by_step[hit] = entry
+    return matched
