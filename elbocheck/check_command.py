@@ -90,13 +90,6 @@ def _on_sigterm(signum, frame):
     raise _Interrupted("SIGTERM")
 
 
-def _where(step) -> str:
-    prefix = f"line {step.line}" if step.line is not None else ""
-    if step.label and not step.label.startswith("line "):
-        return f"{prefix} {step.label}".strip()
-    return step.label or prefix
-
-
 def _run(args) -> int:
     from elbocheck.derivations import latex
     from elbocheck.derivations.checker import DerivationResult
@@ -134,7 +127,7 @@ def _run(args) -> int:
 
     def on_start(derivation, step, number):
         if progress:
-            where = _where(step)
+            where = latex.place(step)
             name = f"{derivation.name}: " if len(parsed.derivations) > 1 else ""
             print(f"[{number}/{total}] {name}{where} ...", end="", file=sys.stderr, flush=True)
 

@@ -70,7 +70,7 @@ class DerivationFile(pytest.File):
     """A derivation file: one item per step read, one per error, one per sidecar entry that names no step read."""
 
     def collect(self):
-        from elbocheck.derivations.latex import LatexError, parse_file
+        from elbocheck.derivations.latex import LatexError, parse_file, place
         from elbocheck.derivations.latex.expected import Matched, match_expectations, read_expectations, sidecar_path
 
         name = _shown(self)
@@ -98,7 +98,7 @@ class DerivationFile(pytest.File):
         names: set[str] = set()
         for d, derivation in enumerate(derivations):
             for s, step in enumerate(derivation.steps):
-                where = _where(step)
+                where = place(step)
                 item_name = f"{derivation.name} {where}" if len(derivations) > 1 else where
                 while item_name in names:
                     item_name += "'"
@@ -133,13 +133,6 @@ def _shown(node) -> str:
         return str(node.path.relative_to(node.config.invocation_params.dir))
     except ValueError:
         return str(node.path)
-
-
-def _where(step) -> str:
-    prefix = f"line {step.line}" if step.line is not None else ""
-    if step.label and not step.label.startswith("line "):
-        return f"{prefix} {step.label}".strip()
-    return step.label or prefix
 
 
 class ErrorItem(pytest.Item):

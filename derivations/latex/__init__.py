@@ -76,7 +76,7 @@ limit (``elbocheck check --timeout``, default 5 s) after which it is undecided.
 
 from .document import LatexError
 from .steps import (DEFAULT_STEP_SECONDS, CheckedFile, ParsedFile, check_file, check_parsed, iter_check, labelled,
-                    parse_file, parse_text)
+                    parse_file, parse_text, place)
 
 __all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed",
-           "iter_check", "labelled", "DEFAULT_STEP_SECONDS"]
+           "iter_check", "labelled", "place", "DEFAULT_STEP_SECONDS"]

@@ -372,6 +372,14 @@ def check_file(path: str | Path, checker: Checker | None = None,
     return check_parsed(parse_file(path), checker, timeout)
 
 
+def place(step: Step | StepResult) -> str:
+    """How progress lines and test names refer to a step: ``line 20 (3) -> (4)``, or its label when that is a line."""
+    prefix = f"line {step.line}" if step.line is not None else ""
+    if step.label and not step.label.startswith("line "):
+        return f"{prefix} {step.label}".strip()
+    return step.label or prefix
+
+
 def labelled(result: StepResult) -> StepResult:
     """A copy whose label starts with the file line (for the text table)."""
     prefix = f"line {result.line}" if result.line is not None else ""
