@@ -24,8 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from elbocheck.cli import main as cli_main
 from elbocheck.derivations.latex.mutations import apply, random_mutations
+
+from elbocheck.cli import main as cli_main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "derivations" / "examples"
 HEADER = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)\n"
@@ -127,7 +128,7 @@ def main() -> None:
             path.write_text(text, encoding="utf-8")
             result = run_one(path, args.timeout)
             shown = result["first_error"].replace(str(path), "FILE")
-            print(f"{name:24s} {str(result['status']):>6s} {result['seconds']:8.2f}  {shown[:110]}")
+            print(f"{name:24s} {result['status']!s:>6s} {result['seconds']:8.2f}  {shown[:110]}")
         if args.keep is not None and broken:
             args.keep.mkdir(parents=True, exist_ok=True)
             for name, result, text in broken:

@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import sympy
 
 from .checker import DerivationResult, Step, StepResult
 
-__all__ = ["step_result_html", "step_result_latex", "derivation_result_html", "derivation_result_latex",
-           "checked_file_html", "checked_file_latex"]
+__all__ = [
+    "checked_file_html",
+    "checked_file_latex",
+    "derivation_result_html",
+    "derivation_result_latex",
+    "step_result_html",
+    "step_result_latex",
+]
 
 RELATION_LATEX = {"=": "=", "= const": r"\overset{c}{=}", ">=": r"\geq", "<=": r"\leq"}
 _COLOURS = {"proven": "#1a7f37", "refuted": "#cf222e", "undecided": "#9a6700"}

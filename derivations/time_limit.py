@@ -22,15 +22,15 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import sympy
 
 from .checker import Checker, Step, StepResult
 from .model import Model, ModelError
 
-__all__ = ["StepTimeout", "time_limit", "limit_enforceable", "check_step_in_time", "undecided_result"]
+__all__ = ["StepTimeout", "check_step_in_time", "limit_enforceable", "time_limit", "undecided_result"]
 
 
 class StepTimeout(BaseException):

@@ -44,9 +44,8 @@ def _seconds(text: str) -> float:
 
 
 def add_arguments(parser) -> None:
-    from elbocheck.derivations.latex.steps import DEFAULT_STEP_SECONDS
-
     from elbocheck.derivations.latex import limits
+    from elbocheck.derivations.latex.steps import DEFAULT_STEP_SECONDS
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (f"{parser.description or ''}\n\nEach step is proven, refuted (with a counterexample) or "

@@ -102,7 +102,7 @@ def read_expectations(path: str | Path, name: str | None = None) -> list[Expecta
     for k, entry in enumerate(entries):
         line = starts[k] if k < len(starts) else 1
 
-        def problem(message: str) -> LatexError:
+        def problem(message: str, line: int = line) -> LatexError:
             return LatexError(message, name, line, 1)
 
         if not isinstance(entry, dict):

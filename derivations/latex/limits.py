@@ -41,46 +41,54 @@ def file_problem(data: bytes) -> tuple[str, int] | None:
     """(message, byte offset of the first byte past the limit) when ``data`` exceeds :data:`MAX_FILE_BYTES`."""
     if len(data) <= MAX_FILE_BYTES:
         return None
-    return (f"the file has {len(data) / 1e6:.1f} MB, over the limit of {MAX_FILE_BYTES / 1e6:g} MB of elbocheck "
-            "check (from here on); expected a file that holds the derivation (keep the derivation, or split "
-            "the file)", MAX_FILE_BYTES)
+    message = (f"the file has {len(data) / 1e6:.1f} MB, over the limit of {MAX_FILE_BYTES / 1e6:g} MB of elbocheck "
+               "check (from here on); expected a file that holds the derivation (keep the derivation, or split the "
+               "file)")
+    return message, MAX_FILE_BYTES
+
+
+_SPLIT = "expected a derivation line (split it into several lines joined by relations)"
 
 
 def line_problem(text: str) -> tuple[str, int] | None:
     """(message, index in ``text``) at the first place where one logical line exceeds a limit, or None."""
     if len(text) > MAX_LINE_CHARACTERS:
-        return (f"the line has {len(text)} characters, over the limit of {MAX_LINE_CHARACTERS} per line of "
-                "elbocheck check; expected a derivation line (split it into several lines joined by relations)",
-                MAX_LINE_CHARACTERS)
+        message = (f"the line has {len(text)} characters, over the limit of {MAX_LINE_CHARACTERS} per line of "
+                   f"elbocheck check; {_SPLIT}")
+        return message, MAX_LINE_CHARACTERS
     depth = 0
     for index, char in enumerate(text):
         escaped = index > 0 and text[index - 1] == "\\"
         if char in _OPEN and not escaped:
             depth += 1
             if depth > MAX_NESTING:
-                return (f"braces, brackets or parentheses nested more than {MAX_NESTING} deep (the limit of "
-                        "elbocheck check); expected an expression nested less deeply", index)
+                message = (f"braces, brackets or parentheses nested more than {MAX_NESTING} deep (the limit of "
+                           "elbocheck check); expected an expression nested less deeply")
+                return message, index
         elif char in _CLOSE and not escaped:
             depth = max(depth - 1, 0)
     operators = list(_OPERATOR.finditer(text))
     if len(operators) > MAX_OPERATORS:
-        return (f"the line has {len(operators)} terms and operators, over the limit of {MAX_OPERATORS} per line of "
-                "elbocheck check; expected a derivation line (split it into several lines joined by relations)",
-                operators[MAX_OPERATORS].start())
+        message = (f"the line has {len(operators)} terms and operators, over the limit of {MAX_OPERATORS} per line "
+                   f"of elbocheck check; {_SPLIT}")
+        return message, operators[MAX_OPERATORS].start()
     for m in _DIGITS.finditer(text):
         if len(m.group(0)) > MAX_DIGITS:
-            return (f"a number with {len(m.group(0))} digits, over the limit of {MAX_DIGITS} of elbocheck check; "
-                    "expected a coefficient of a derivation", m.start())
+            message = (f"a number with {len(m.group(0))} digits, over the limit of {MAX_DIGITS} of elbocheck check; "
+                       "expected a coefficient of a derivation")
+            return message, m.start()
     for start, end in _exponents(text):
         body = text[start:end]
         if "^" in body:
-            return ("an exponent inside an exponent; expected an exponent such as ^{\\lambda + \\alpha - 1} "
-                    "(exact powers of powers of numbers grow without bound)", start + body.index("^"))
+            message = ("an exponent inside an exponent; expected an exponent such as ^{\\lambda + \\alpha - 1} "
+                       "(exact powers of powers of numbers grow without bound)")
+            return message, start + body.index("^")
         for m in _DIGITS.finditer(body):
             if len(m.group(0)) > MAX_EXPONENT_DIGITS:
-                return (f"a number with {len(m.group(0))} digits in an exponent, over the limit of "
-                        f"{MAX_EXPONENT_DIGITS} of elbocheck check; expected an exponent such as ^{{2}} or "
-                        "^{\\beta}", start + m.start())
+                message = (f"a number with {len(m.group(0))} digits in an exponent, over the limit of "
+                           f"{MAX_EXPONENT_DIGITS} of elbocheck check; expected an exponent such as ^{{2}} or "
+                           "^{\\beta}")
+                return message, start + m.start()
     return None
 
 

@@ -34,8 +34,8 @@ VOCABULARY = (
     "\n% elbocheck model m: p(z) p_theta(x|z) q_phi(z|x)\n", "; coefficients: beta >= 1", "; coefficients: foo > 0",
     "; coefficients: 2 <= beta <= 1", "; vectors: z = 3", "; vectors: z = 1000", "; aux: r(y|z)",
     "; assume (1)->(2): q(z|x) = q(z) q(x)", "; step (1)->(2): \\geq", "; step (99): =", "; title: t", "; colour: red",
-    "\n% elbocheck end\n", "\n% elbocheck skip\n", "<!-- elbocheck end -->", "\n<!-- elbocheck model m: p(z) "
-    "p_theta(x|z) q_phi(z|x) -->\n", "```elbocheck\n",
+    "\n% elbocheck end\n", "\n% elbocheck skip\n", "<!-- elbocheck end -->",
+    "\n<!-- elbocheck model m: p(z) p_theta(x|z) q_phi(z|x) -->\n", "```elbocheck\n",
     # expensive on purpose
     r"\frac{" * 60 + "p(x)" + "}{p(z)}" * 60, "(" * 80 + "p(x)" + ")" * 80, " + ".join([r"\log p(x)"] * 300),
     r"p(x)^{9^{9^{9}}}", r"p(x)^{99999}", "1" * 40, r"\mathbb{E}_{q(z|x)}[" * 40 + r"\log p(x)" + "]" * 40,

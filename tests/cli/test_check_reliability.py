@@ -11,12 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from elbocheck.derivations import latex
+from elbocheck.derivations.latex.mutations import apply, mutations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elbocheck.cli import main
-from elbocheck.derivations import latex
-from elbocheck.derivations.latex.mutations import apply, mutations
 
 EXAMPLES = sorted(p for p in (Path(latex.__file__).parents[1] / "examples").iterdir() if p.suffix in (".tex", ".md"))
 TIMEOUT = 2.0

@@ -5,7 +5,6 @@ what passes. Run through pytester, in a fresh pytest session per case."""
 from pathlib import Path
 
 import pytest
-
 from elbocheck.derivations import latex
 from elbocheck.derivations.latex.expected import match_expectations, read_expectations, sidecar_path
 

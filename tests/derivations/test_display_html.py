@@ -5,7 +5,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import sympy
-
 from elbocheck.derivations import Checker, StepResult, latex
 from elbocheck.derivations.library import all_derivations
 

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from elbocheck.derivations import Checker, Model, Step
 from elbocheck.derivations.expressions import log
 from elbocheck.derivations.model import ModelError
@@ -95,9 +94,8 @@ def test_another_timer_armed_before_is_kept_and_fires_at_its_time():
         fired.clear()
         start = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, 0.1)
-        with pytest.raises(StepTimeout):
-            with time_limit(0.5):
-                _spin()
+        with pytest.raises(StepTimeout), time_limit(0.5):
+            _spin()
         assert fired and fired[0] - start < 0.5
         assert 0.5 <= time.monotonic() - start < 3.0
     finally:

@@ -2,9 +2,9 @@
 can appear nowhere or appears nowhere, an empty range, a coefficient declared twice, a vector too large to check."""
 
 import pytest
+from elbocheck.derivations.latex import LatexError, parse_text
 
 from elbocheck.cli import main
-from elbocheck.derivations.latex import LatexError, parse_text
 
 VAE = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)"
 BODY = "$$\\log p(x) = \\beta \\log p(x) - (\\beta - 1) \\log p(x) \\quad (1)$$\n"

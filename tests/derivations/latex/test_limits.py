@@ -4,10 +4,9 @@ RecursionError, never a hang. Inputs just inside the limits are still read."""
 import time
 
 import pytest
+from elbocheck.derivations.latex import LatexError, limits, parse_file, parse_text
 
 from elbocheck.cli import main
-from elbocheck.derivations.latex import LatexError, parse_file, parse_text
-from elbocheck.derivations.latex import limits
 
 HEADER = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)\n"
 
