@@ -6,9 +6,9 @@ main thread, so the step stops wherever it is and nothing else of the run is los
 
 Where it holds, and where it does not:
 
-* POSIX systems (Linux, macOS), in the main thread: enforced. Python runs signal handlers between bytecodes, so a
-  single long operation in C (one huge integer power, one large NumPy call) finishes before the step stops; the LaTeX
-  reader's limits (:mod:`.latex.limits`) keep the inputs that would make such operations out.
+* POSIX systems (``setitimer``; tested on Linux), in the main thread: enforced. Python runs signal handlers between
+  bytecodes, so a single long operation in C (one huge integer power, one large NumPy call) finishes before the step
+  stops; the LaTeX reader's limits (:mod:`.latex.limits`) keep the inputs that would make such operations out.
 * Another thread, or a system without ``setitimer`` (Windows): not enforced; :func:`limit_enforceable` says so and
   steps run to completion.
 

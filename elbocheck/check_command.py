@@ -50,7 +50,8 @@ def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (f"{parser.description or ''}\n\nEach step is proven, refuted (with a counterexample) or "
                           "undecided (with the reason). One progress line per step goes\nto stderr as it is judged. "
-                          "The time limit stops a step between Python operations (Linux, macOS).")
+                          "The time limit stops a step between Python operations (POSIX setitimer; tested on "
+                          "Linux).")
     parser.epilog = EXIT_STATUSES + (
         f"\nlimits: files up to {limits.MAX_FILE_BYTES / 1e6:g} MB; a line up to {limits.MAX_LINE_CHARACTERS} "
         f"characters, {limits.MAX_OPERATORS} terms and operators,\nnesting {limits.MAX_NESTING} deep; vectors up "
@@ -118,8 +119,8 @@ def _run(args) -> int:
               "expected a readable derivation (please report this input)", file=sys.stderr)
         return 2
     if args.timeout and not limit_enforceable():
-        print("elbocheck check: warning: the time limit cannot be enforced here (it needs setitimer, on Linux or "
-              "macOS); every step runs to completion", file=sys.stderr)
+        print("elbocheck check: warning: the time limit cannot be enforced here (it needs POSIX setitimer in the main "
+              "thread); every step runs to completion", file=sys.stderr)
 
     total = parsed.steps
     progress = not args.quiet

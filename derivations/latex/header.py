@@ -280,8 +280,8 @@ class HeaderParser:
                 raise self.error(f"cannot read coefficient '{item}'; expected e.g. 'beta >= 1', 'lambda > 0', "
                                  "'alpha real' or '0 <= gamma <= 1'", where) from None
             if not _COEFFICIENT_NAME.fullmatch(name):
-                raise self.error(f"coefficient '{name}' can appear nowhere in the math: coefficients are Greek letters, "
-                                 "optionally with a subscript; expected e.g. 'beta >= 1' for \\beta or "
+                raise self.error(f"coefficient '{name}' can appear nowhere in the math: coefficients are Greek "
+                                 "letters, optionally with a subscript; expected e.g. 'beta >= 1' for \\beta or "
                                  "'lambda_1 > 0' for \\lambda_1", where)
             if name in self.header.coefficients:
                 raise self.error(f"coefficient '{name}' is declared twice; expected one range per coefficient, "
