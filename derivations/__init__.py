@@ -31,6 +31,7 @@ from .expressions import (
     tc,
 )
 from .model import Model, ModelError
+from . import display_html  # noqa: F401,E402  (attaches _repr_html_ / _repr_latex_ to the result classes)
 
 __all__ = [
     "Checker", "Counterexample", "Derivation", "DerivationResult", "Factorization", "InternalInconsistency",

@@ -64,10 +64,19 @@ declared in the header, and numbers. ``\left``/``\right``, ``\quad``, ``\,``, ``
 
 ERRORS are :class:`~.document.LatexError`: ``FILE:LINE:COLUMN: error: ... expected ...``. A file that cannot
 be read (missing, not UTF-8, no header, a malformed header, no display math) is *fatal*; a problem in the math
-stops the reading there, and the steps before it are still checked.
+stops the reading there, and the steps before it are still checked. In the header, a coefficient that is not a
+Greek letter, one declared twice, an empty range (``2 <= beta <= 1``) and a vector over 100 components are fatal;
+a declared coefficient that the math never writes is an error after the steps are read.
+
+LIMITS (:mod:`.limits`): a file up to 2 MB; a logical line up to 10000 characters and 200 terms and operators;
+braces, brackets and parentheses nested up to 50 deep; numbers up to 15 digits, in exponents up to 3, and no
+exponent inside an exponent. Beyond them the error names the limit at its place. Each step is checked under a time
+limit (``elbocheck check --timeout``, default 5 s) after which it is undecided.
 """
 
 from .document import LatexError
-from .steps import CheckedFile, ParsedFile, check_file, check_parsed, labelled, parse_file, parse_text
+from .steps import (DEFAULT_STEP_SECONDS, CheckedFile, ParsedFile, check_file, check_parsed, iter_check, labelled,
+                    parse_file, parse_text, place)
 
-__all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed", "labelled"]
+__all__ = ["LatexError", "ParsedFile", "CheckedFile", "parse_file", "parse_text", "check_file", "check_parsed",
+           "iter_check", "labelled", "place", "DEFAULT_STEP_SECONDS"]

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .limits import MAX_FILE_BYTES, file_problem
+
 
 class LatexError(Exception):
     """A problem in the input, with its place in the file. ``fatal`` errors make the whole file unreadable (exit 2);
@@ -159,10 +161,10 @@ def blank(text: str, start: int, end: int) -> str:
 # ------------------------------------------------------------------------------------------------ reading
 
 
-def read_document(path: str | Path) -> Document:
+def read_document(path: str | Path, name: str | None = None) -> Document:
     """Read a file into sections of logical lines. Raises a fatal :class:`LatexError` when the file cannot be read."""
     path = Path(path)
-    name = str(path)
+    name = str(path) if name is None else name  # how errors name the file
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -172,20 +174,33 @@ def read_document(path: str | Path) -> Document:
                          fatal=True) from None
     except OSError as error:
         raise LatexError(f"cannot read the file: {error.strerror or error}", name, fatal=True) from None
+    too_large = file_problem(data)
+    if too_large is not None:
+        message, at = too_large
+        raise LatexError(message, name, *_line_and_column(data, at), fatal=True)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        prefix = data[: error.start].decode("utf-8", errors="replace")
-        line = prefix.count("\n") + 1
-        column = len(prefix) - (prefix.rfind("\n") + 1) + 1
-        raise LatexError(f"the file is not UTF-8 text (byte 0x{data[error.start]:02x}); expected UTF-8", name, line,
-                         column, fatal=True) from None
+        raise LatexError(f"the file is not UTF-8 text (byte 0x{data[error.start]:02x}); expected UTF-8", name,
+                         *_line_and_column(data, error.start), fatal=True) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     markdown = path.suffix.lower() in (".md", ".markdown", ".mdown", ".mkd")
     return parse_document(name, text, markdown)
 
 
+def _line_and_column(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    prefix = data[:offset].decode("utf-8", errors="replace")
+    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
 def parse_document(name: str, text: str, markdown: bool) -> Document:
+    if len(text) > MAX_FILE_BYTES // 4:  # cheap test first: 4 bytes per character at most
+        data = text.encode("utf-8", errors="replace")
+        too_large = file_problem(data)
+        if too_large is not None:
+            message, at = too_large
+            raise LatexError(message, name, *_line_and_column(data, at), fatal=True)
     source = Source(name, text)
     masked, events = (_markdown_events if markdown else _tex_events)(source)
     source.masked = masked
@@ -229,6 +244,13 @@ def parse_document(name: str, text: str, markdown: bool) -> Document:
         raise source.error("no display math in the file; expected the derivation in $$ ... $$, \\[ ... \\] or "
                            "\\begin{align} ... \\end{align} blocks", 0, fatal=True)
     return Document(source, sections, block_index)
+
+
+def has_header(text: str, markdown: bool) -> bool:
+    """Whether ``text`` holds an elbocheck model header (in a comment of ``.tex``; in an HTML comment or a fenced
+    ```` ```elbocheck ```` block of ``.md``; never in code or prose)."""
+    _, events = (_markdown_events if markdown else _tex_events)(Source("<probe>", text))
+    return any(kind == "header" for kind, _, _ in events)
 
 
 def _directive(text: str) -> str | None:

@@ -39,6 +39,7 @@ from ..checker import RELATIONS, Factorization
 from ..expressions import density
 from .document import HeaderText, LatexError, Source
 from .grammar import GREEK_NAMES, UNICODE_GREEK
+from .limits import MAX_VECTOR_COMPONENTS
 from ..model import Model, ModelError
 
 KEYS = {
@@ -94,6 +95,7 @@ class Header:
     vectors: dict[str, int] = field(default_factory=dict)
     auxiliary: list[str] = field(default_factory=list)
     coefficients: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    coefficient_offsets: dict[str, int] = field(default_factory=dict)  # where each was declared
     assumptions: list[tuple[list[Selector] | None, Factorization, int]] = field(default_factory=list)
     relations: list[tuple[list[Selector], str | None, int]] = field(default_factory=list)
     description: str = ""
@@ -216,7 +218,13 @@ class HeaderParser:
                 if not vm:
                     raise self.error(f"cannot read vector '{item.strip()}'; expected 'NAME = SIZE' such as 'z = 3'",
                                      value_offset + start)
-                self.header.vectors[vm.group(1)] = int(vm.group(3))
+                size = vm.group(3).lstrip("0") or "0"
+                if len(size) > len(str(MAX_VECTOR_COMPONENTS)) or int(size) > MAX_VECTOR_COMPONENTS:
+                    raise self.error(f"vector '{vm.group(1)}' has {size if len(size) < 12 else 'too many'} "
+                                     f"components, over the limit of {MAX_VECTOR_COMPONENTS} of elbocheck; expected "
+                                     "a small number of components such as 'z = 3' (checking grows exponentially "
+                                     "with it)", value_offset + start)
+                self.header.vectors[vm.group(1)] = int(size)
         elif key == "coefficients":
             self.coefficients(value, value_offset)
         elif key == "assume":
@@ -256,21 +264,33 @@ class HeaderParser:
             try:
                 density(spec.split(" ", 1)[-1])
             except ValueError as error:
-                raise self.error(str(error), offset) from None
+                hint = "" if "expected" in str(error) else "; expected densities such as 'p(z) p_theta(x|z)'"
+                raise self.error(f"{error}{hint}", offset) from None
         return out
 
     def coefficients(self, text: str, offset: int) -> None:
         for item, start in _split_top(normalize(text), ","):
+            where = offset + start + len(item) - len(item.lstrip())
             item = item.strip()
             if not item:
                 continue
-            where = offset + start
             try:
                 name, low, high = _coefficient(item)
             except ValueError:
                 raise self.error(f"cannot read coefficient '{item}'; expected e.g. 'beta >= 1', 'lambda > 0', "
                                  "'alpha real' or '0 <= gamma <= 1'", where) from None
+            if not _COEFFICIENT_NAME.fullmatch(name):
+                raise self.error(f"coefficient '{name}' can appear nowhere in the math: coefficients are Greek "
+                                 "letters, optionally with a subscript; expected e.g. 'beta >= 1' for \\beta or "
+                                 "'lambda_1 > 0' for \\lambda_1", where)
+            if name in self.header.coefficients:
+                raise self.error(f"coefficient '{name}' is declared twice; expected one range per coefficient, "
+                                 f"such as '0 <= {name} <= 1'", where)
+            if _empty_range(item, low, high):
+                raise self.error(f"the range '{item}' of coefficient '{name}' is empty; expected a range that holds "
+                                 "some value, such as '1 <= beta <= 2'", where)
             self.header.coefficients[name] = (low, high)
+            self.header.coefficient_offsets[name] = where
 
     def factorization(self, text: str, offset: int) -> Factorization:
         normalized = normalize(text)
@@ -444,6 +464,20 @@ def _coefficient(item: str) -> tuple[str, float | None, float | None]:
     if m:
         return m.group("name"), _number(m.group("a")), _number(m.group("b"))
     raise ValueError(item)
+
+
+_COEFFICIENT_NAME = re.compile(r"(" + "|".join(GREEK_NAMES) + r")(_[A-Za-z0-9]+)?")
+
+
+def _empty_range(item: str, low: float | None, high: float | None) -> bool:
+    """Whether a coefficient item read as ``low <= name <= high`` holds no value (strict bounds from '<' or '(')."""
+    compact = re.sub(r"\s+", "", item)
+    if re.search(r"(>=?\+?inf$)|(^\+?inf<)|(<=?-inf$)", compact):
+        return True  # a lower bound of +inf or an upper bound of -inf
+    if low is None or high is None:
+        return False
+    strict = bool(re.search(r"<(?!=)|>(?!=)|in\(|\)$", compact))
+    return low > high or (low == high and strict)
 
 
 def parse_header(source: Source, header: HeaderText, default_name: str) -> tuple[Header, Model]:

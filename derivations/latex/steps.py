@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import time
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy
 
 from ..checker import Checker, Derivation, DerivationResult, Step, StepResult
-from ..model import Model, ModelError
+from ..display_html import checked_file_html, checked_file_latex
+from ..model import Model, ModelError, coefficient_names
+from ..time_limit import check_step_in_time
 from .document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
+from .grammar import UNICODE_GREEK
 from .header import Header, LineRef, Selector, parse_header
+from .limits import line_problem
 from .reader import Built, LineReader
+
+#: The default time limit of one step, in seconds (``elbocheck check --timeout``, ``pytest --elbocheck-timeout``).
+DEFAULT_STEP_SECONDS = 5.0
 
 # ------------------------------------------------------------------------------------------------ assembly
 
@@ -130,85 +138,98 @@ class SectionReader:
         chain = _Chain()
         previous: LogicalLine | None = None
         for line in self.section.lines:
-            reader = LineReader(self.source, line, self.model, self.definitions)
-            read = reader.read()
-            found, override = self.relation_override(previous, line)
-            trees = read.trees
-            relations = list(read.relations)
-            first = trees[0]
-            name = reader.name_of(first)
-            link_relation: str | None = None
-            link_where = 0
-            built: list[Built] = []
-            origin = "expression"
-            defines = False
-            if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
-                    and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
-                # "&= \mathcal{L}(x)" on its own row names the expression before it
-                self.definitions[name] = chain.exit.expr
-                continue
-            if read.leading is not None:
-                if chain.exit is None and not found:
-                    raise reader.error("the line starts with a relation but there is no line before it; expected an "
-                                       "expression before the relation", read.leading[1])
-                link_relation, link_where = read.leading
-                built.append(reader.expression(first))
-                origin = chain.origin or "expression"
-            elif name is not None and len(trees) > 1 and name not in self.definitions:
-                relation, where = relations[0]
-                if relation not in ("=", ":="):
-                    raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
-                value = reader.expression(trees[1])
-                self.definitions[name] = value.expr
-                self.defined_at[name] = self.ref(line)
-                defines = True
-                built.append(value)
-                trees, relations = trees[1:], relations[1:]
-                if chain.origin == "expression" and chain.exit is not None and relation == "=":
-                    link_relation, link_where = "=", reader.position(first)
-                    origin = "expression"
-                else:
-                    origin = "definition"
-            else:
-                built.append(reader.expression(first))
-                if len(trees) == 1 and chain.exit is not None and not found:
-                    raise reader.error(
-                        f"missing relation between {self.ref(chain.line)} and this line; expected a relation "
-                        "(=, \\geq, \\leq or \\overset{c}{=}) at the start of this line, or 'step "
-                        f"{self.ref(chain.line)}->{self.ref(line)}: REL' in the header", 0)
-            if found:
-                link_relation = override
-                if read.leading is None:
-                    link_where = reader.position(first)
-                if override is None and origin == "expression" and defines:
-                    origin = "definition"
-            if link_relation is not None:
-                if chain.exit is None:
-                    raise reader.error("the header gives a relation into this line, but there is no line before it",
-                                       0)
-                self.add_step(chain.exit, link_relation, built[0], f"{self.ref(chain.line)} -> {self.ref(line)}",
-                              self.line_number(line, link_where), chain.line, line, True, link_where)
-            elif read.leading is None:
-                chain.origin = origin
-            for k, (relation, where) in enumerate(relations):
-                last_name = reader.name_of(trees[k + 1])
-                if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
-                        and relation in ("=", ":="):
-                    # "... = \mathcal{L}(x)" at the end of a line names the expression before it
-                    self.definitions[last_name] = built[-1].expr
-                    break
-                built.append(reader.expression(trees[k + 1]))
-                lhs = built[-2]
-                label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
-                if k == 0 and read.leading is None and not defines and name in self.defined_at:
-                    label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
-                self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
-            if link_relation is not None:
-                chain.origin = chain.origin or origin
-            chain.exit = built[-1]
+            problem = line_problem(line.text.text)
+            if problem is not None:
+                raise self.source.error(problem[0], line.offset(problem[1]))
+            try:
+                if not self._read_line(line, chain, previous):
+                    continue
+            except RecursionError:
+                raise self.source.error("the line is nested too deeply to read (Python's recursion limit); expected "
+                                        "an expression with fewer nested terms", line.start) from None
             chain.line = line
             previous = line
             self.lines.append(line)
+
+    def _read_line(self, line: LogicalLine, chain: _Chain, previous: LogicalLine | None) -> bool:
+        """Read one logical line into steps; False when it only names the expression before it."""
+        reader = LineReader(self.source, line, self.model, self.definitions)
+        read = reader.read()
+        found, override = self.relation_override(previous, line)
+        trees = read.trees
+        relations = list(read.relations)
+        first = trees[0]
+        name = reader.name_of(first)
+        link_relation: str | None = None
+        link_where = 0
+        built: list[Built] = []
+        origin = "expression"
+        defines = False
+        if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
+                and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
+            # "&= \mathcal{L}(x)" on its own row names the expression before it
+            self.definitions[name] = chain.exit.expr
+            return False
+        if read.leading is not None:
+            if chain.exit is None and not found:
+                raise reader.error("the line starts with a relation but there is no line before it; expected an "
+                                   "expression before the relation", read.leading[1])
+            link_relation, link_where = read.leading
+            built.append(reader.expression(first))
+            origin = chain.origin or "expression"
+        elif name is not None and len(trees) > 1 and name not in self.definitions:
+            relation, where = relations[0]
+            if relation not in ("=", ":="):
+                raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
+            value = reader.expression(trees[1])
+            self.definitions[name] = value.expr
+            self.defined_at[name] = self.ref(line)
+            defines = True
+            built.append(value)
+            trees, relations = trees[1:], relations[1:]
+            if chain.origin == "expression" and chain.exit is not None and relation == "=":
+                link_relation, link_where = "=", reader.position(first)
+                origin = "expression"
+            else:
+                origin = "definition"
+        else:
+            built.append(reader.expression(first))
+            if len(trees) == 1 and chain.exit is not None and not found:
+                raise reader.error(
+                    f"missing relation between {self.ref(chain.line)} and this line; expected a relation "
+                    "(=, \\geq, \\leq or \\overset{c}{=}) at the start of this line, or 'step "
+                    f"{self.ref(chain.line)}->{self.ref(line)}: REL' in the header", 0)
+        if found:
+            link_relation = override
+            if read.leading is None:
+                link_where = reader.position(first)
+            if override is None and origin == "expression" and defines:
+                origin = "definition"
+        if link_relation is not None:
+            if chain.exit is None:
+                raise reader.error("the header gives a relation into this line, but there is no line before it",
+                                   0)
+            self.add_step(chain.exit, link_relation, built[0], f"{self.ref(chain.line)} -> {self.ref(line)}",
+                          self.line_number(line, link_where), chain.line, line, True, link_where)
+        elif read.leading is None:
+            chain.origin = origin
+        for k, (relation, where) in enumerate(relations):
+            last_name = reader.name_of(trees[k + 1])
+            if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
+                    and relation in ("=", ":="):
+                # "... = \mathcal{L}(x)" at the end of a line names the expression before it
+                self.definitions[last_name] = built[-1].expr
+                break
+            built.append(reader.expression(trees[k + 1]))
+            lhs = built[-2]
+            label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
+            if k == 0 and read.leading is None and not defines and name in self.defined_at:
+                label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
+            self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
+        if link_relation is not None:
+            chain.origin = chain.origin or origin
+        chain.exit = built[-1]
+        return True
 
     def unused_selectors(self) -> LatexError | None:
         tags = ", ".join(f"({line.tag})" for line in self.lines if line.tag) or "none"
@@ -219,6 +240,25 @@ class SectionReader:
                     return self.source.error(
                         f"model header: the step '{s.text}' matches no step of the derivation; expected a line tag "
                         f"such as (4) (tags: {tags}), 'line N', '(A)->(B)' for consecutive lines, or 'all'", s.offset)
+        return None
+
+
+    def unused_coefficients(self) -> LatexError | None:
+        """A declared coefficient that the math never writes (in the text: terms that cancel still count)."""
+        used: set[str] = set()
+        for expression in [e for step in self.steps for e in (step.lhs, step.rhs)] + list(self.definitions.values()):
+            used |= coefficient_names(expression)
+        text = re.sub(r"[\s{}]", "", " ".join(line.text.text for line in self.section.lines))
+        for ch, name in UNICODE_GREEK.items():
+            text = text.replace(ch, "\\" + name)
+        for name, offset in self.header.coefficient_offsets.items():
+            letter, _, subscript = name.partition("_")
+            written = re.escape("\\" + letter) + (r"_" + re.escape(subscript) if subscript else "") + "(?![a-zA-Z])"
+            if name not in used and not re.search(written, text):
+                return self.source.error(
+                    f"model header: coefficient '{name}' appears nowhere in the derivation; expected a coefficient "
+                    f"that the math uses (remove '{name}' from 'coefficients:', or write it as \\{name.split('_')[0]})",
+                    offset)
         return None
 
 
@@ -257,19 +297,25 @@ def _parse_sections(document: Document, path: str) -> ParsedFile:
         if section.error is not None:
             parsed.error = section.error
             return parsed
-        problem = reader.unused_selectors()
+        problem = reader.unused_selectors() or reader.unused_coefficients()
         if problem is not None:
             problem.fatal = False
             parsed.error = problem
             return parsed
+    if parsed.steps == 0:
+        parsed.error = source.error("no derivation steps found; expected lines joined by relations (=, \\geq, "
+                                    "\\leq) in display math after the model header", document.sections[0].header.offset,
+                                    fatal=True)
     return parsed
 
 
-def parse_file(path: str | Path) -> ParsedFile:
+def parse_file(path: str | Path, name: str | None = None) -> ParsedFile:
     """Read a ``.tex``/``.md`` derivation. Raises a fatal :class:`LatexError` when the file cannot be read at all
     (missing, not UTF-8, no header, a malformed header, no display math); a problem in the math is returned in
-    :attr:`ParsedFile.error`, with the derivations holding the steps read before it."""
-    return _parse_sections(read_document(path), str(path))
+    :attr:`ParsedFile.error`, with the derivations holding the steps read before it. ``name``: how errors and
+    reports name the file (default: ``path``)."""
+    name = str(path) if name is None else name
+    return _parse_sections(read_document(path, name), name)
 
 
 def parse_text(text: str, name: str = "<input>", markdown: bool = False) -> ParsedFile:
@@ -293,38 +339,52 @@ class CheckedFile:
     def step_results(self) -> list[StepResult]:
         return [s for r in self.results for s in r.steps]
 
+    def _repr_html_(self) -> str:
+        return checked_file_html(self)
 
-def _failed_step(step: Step, index: int, reason: str, seconds: float) -> StepResult:
-    return StepResult(index=index, label=step.label, relation=step.relation, lhs=sympy.sstr(step.lhs),
-                      rhs=sympy.sstr(step.rhs), verdict="undecided", expected=step.expected,
-                      assumptions=[str(a) for a in step.assumptions], reason=reason, note=step.note, line=step.line,
-                      seconds=seconds)
+    def _repr_latex_(self) -> str:
+        return checked_file_latex(self)
 
 
-def check_parsed(parsed: ParsedFile, checker: Checker | None = None) -> CheckedFile:
-    """Judge every step that was read (a step whose check fails unexpectedly is reported undecided, with why)."""
+def iter_check(parsed: ParsedFile, checker: Checker | None = None, timeout: float | None = DEFAULT_STEP_SECONDS,
+               on_start: Callable[[Derivation, Step, int], None] | None = None
+               ) -> Iterator[tuple[Derivation, StepResult]]:
+    """Judge the steps that were read one by one, yielding ``(derivation, result)`` as each is judged.
+
+    Each step runs under a time limit of ``timeout`` seconds (None or 0: none; see :mod:`..time_limit` for where it
+    is enforced); a step over it, or one whose check fails unexpectedly, is *undecided* with the reason.
+    ``on_start(derivation, step, number)`` is called before each step (``number`` counts from 1 over the file)."""
     checker = checker or Checker()
-    results = []
+    number = 0
     for derivation in parsed.derivations:
-        step_results = []
         for index, step in enumerate(derivation.steps, start=1):
-            start = time.perf_counter()
-            try:
-                step_results.append(checker.check_step(derivation.model, step, index))
-            except ModelError as error:
-                step_results.append(_failed_step(step, index, f"the model cannot give this step a meaning: {error}",
-                                                 time.perf_counter() - start))
-            except Exception as error:  # an internal problem must not hide the other steps
-                step_results.append(_failed_step(step, index, f"internal error while checking: "
-                                                              f"{type(error).__name__}: {error}",
-                                                 time.perf_counter() - start))
-        results.append(DerivationResult(derivation, step_results))
-    return CheckedFile(parsed, results)
+            number += 1
+            if on_start is not None:
+                on_start(derivation, step, number)
+            yield derivation, check_step_in_time(checker, derivation.model, step, index, timeout)
 
 
-def check_file(path: str | Path, checker: Checker | None = None) -> CheckedFile:
+def check_parsed(parsed: ParsedFile, checker: Checker | None = None,
+                 timeout: float | None = DEFAULT_STEP_SECONDS) -> CheckedFile:
+    """Judge every step that was read (:func:`iter_check`, collected per derivation)."""
+    by_derivation: dict[int, list[StepResult]] = {id(d): [] for d in parsed.derivations}
+    for derivation, result in iter_check(parsed, checker, timeout):
+        by_derivation[id(derivation)].append(result)
+    return CheckedFile(parsed, [DerivationResult(d, by_derivation[id(d)]) for d in parsed.derivations])
+
+
+def check_file(path: str | Path, checker: Checker | None = None,
+               timeout: float | None = DEFAULT_STEP_SECONDS) -> CheckedFile:
     """Read and judge a LaTeX derivation (fatal :class:`LatexError` if the file cannot be read)."""
-    return check_parsed(parse_file(path), checker)
+    return check_parsed(parse_file(path), checker, timeout)
+
+
+def place(step: Step | StepResult) -> str:
+    """How progress lines and test names refer to a step: ``line 20 (3) -> (4)``, or its label when that is a line."""
+    prefix = f"line {step.line}" if step.line is not None else ""
+    if step.label and not step.label.startswith("line "):
+        return f"{prefix} {step.label}".strip()
+    return step.label or prefix
 
 
 def labelled(result: StepResult) -> StepResult:

@@ -3,6 +3,7 @@ message (file, line, column, what was expected) for each kind of bad input."""
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ HEADER = "% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)\n"
 GOOD = "$$\\log p(x) = \\mathbb{E}_{q(z|x)}[\\log p(x)] \\quad (1)$$\n"
 
 
-def run_check(capsys, *argv):
-    status = main(["check", *map(str, argv)])
+def run_check(capsys, *argv, quiet=True):
+    status = main(["check", *(["--quiet"] if quiet else []), *map(str, argv)])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return status, captured.out, captured.err
@@ -138,8 +139,8 @@ def test_unreadable_files_exit_2(capsys, tmp_path, content, message):
 def test_no_traceback_from_the_console(tmp_path):
     path = tmp_path / "bad.tex"
     path.write_text(HEADER + GOOD + "$$= \\log p(x) \\foo$$\n", encoding="utf-8")
-    completed = subprocess.run([sys.executable, "-m", "elbocheck.cli", "check", str(path)], capture_output=True,
-                               text=True, timeout=120)
+    completed = subprocess.run([sys.executable, "-m", "elbocheck.cli", "check", "--quiet", str(path)],
+                               capture_output=True, text=True, timeout=120)
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
     assert completed.stderr.startswith(f"{path}:3:15: error: unknown command '\\foo'")
@@ -154,3 +155,87 @@ def test_format_prints_the_documentation(capsys):
 def test_no_file_exits_2(capsys):
     assert main(["check"]) == 2
     assert "expected a FILE" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ progress, time limit
+
+
+def test_one_progress_line_per_step_on_stderr(capsys):
+    status, out, err = run_check(capsys, EXAMPLES / "condvae_seed001.tex", quiet=False)
+    assert status == 1
+    lines = err.strip().split("\n")
+    assert len(lines) == 3
+    assert re.fullmatch(r"\[1/3\] condvae: line 11 \(1\) \.\.\. refuted \d+\.\d s", lines[0])
+    assert re.fullmatch(r"\[3/3\] condvae_info: line 22 \(1''\) \.\.\. proven \d+\.\d s", lines[2])
+    assert "3 steps: 2 proven, 1 refuted" in out
+
+
+def test_a_step_over_the_time_limit_is_undecided_with_the_reason(capsys):
+    status, out, err = run_check(capsys, EXAMPLES / "cdvae_seed004.tex", "--timeout", "0.001", "--json")
+    assert status == 1 and not err
+    steps = json.loads(out)[0]["steps"]
+    assert [s["verdict"] for s in steps] == ["undecided"] * 8
+    assert all(s["reason"].startswith("time limit of 0.001 s reached in ") for s in steps)
+    assert all(s["seconds"] < 5 for s in steps)
+    status, out, _ = run_check(capsys, EXAMPLES / "cdvae_seed004.tex", "--timeout", "0.001")
+    assert "8 steps: 0 proven, 0 refuted, 8 undecided" in out and "8 over the time limit of 0.001 s" in out
+
+
+def test_results_stream_and_an_interrupt_keeps_the_judged_steps(capsys, monkeypatch):
+    from elbocheck.derivations import latex
+
+    real = latex.iter_check
+
+    def interrupted_after_two(*args, **kwargs):
+        for k, item in enumerate(real(*args, **kwargs)):
+            yield item
+            if k == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(latex, "iter_check", interrupted_after_two)
+    status, out, err = run_check(capsys, EXAMPLES / "cdvae_seed004.tex")
+    assert status == 130
+    assert "2 steps: 2 proven" in out and "line 16: (1) -> (2)" in out
+    assert err.strip() == (f"{EXAMPLES / 'cdvae_seed004.tex'}: error: interrupted (Ctrl-C) after 2 of 8 steps; "
+                           "expected the check to run to the end (the judged steps are printed above)")
+
+
+def test_sigterm_prints_the_judged_steps_and_exits_130(tmp_path):
+    # a file whose steps are slow (no time limit), stopped by SIGTERM once the first step is judged
+    path = tmp_path / "slow.tex"
+    lines = ["% elbocheck model vae: p(z) p_theta(x|z) q_phi(z|x)", r"$$\log p(x) = \log p(x) \quad (1)$$"]
+    lines += [r"$$\geq \mathbb{E}_{q(z|x)}[\log p(x,z) - \log q(z|x)] \quad (" + str(k) + ")$$" for k in range(2, 60)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "elbocheck.cli", "check", str(path), "--timeout", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "proven" not in seen:  # the progress of the first step
+        char = process.stderr.read(1)
+        if not char:
+            break
+        seen += char
+    assert "[1/59] line 2 (1) ... proven" in seen, seen
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "line 2: (1)" in out and "Traceback" not in err
+    assert "error: interrupted (SIGTERM) after" in err
+
+
+def test_help_lists_the_exit_statuses_and_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    for status in ("  0 ", "  1 ", "  2 ", "  130 "):
+        assert status in out
+    assert "--timeout SECONDS" in out and "--quiet" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan", "inf"])
+def test_a_bad_timeout_is_an_error(capsys, value):
+    with pytest.raises(SystemExit) as caught:
+        main(["check", "x.tex", "--timeout", value])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument --timeout:" in err and "expected" in err

@@ -375,7 +375,7 @@ def test_a_name_on_its_own_row_names_the_line_before():
 
 
 def test_signed_underbrace_after_a_term_and_sample_indices():
-    header = VAE + "% coefficients: alpha real\n"
+    header = VAE  # (a declared coefficient that the math does not use is an error)
     body = (r"$$\log p(x^{(i)}) - \mathbb{E}_{p_D(x)}[\log p_D(x)] = \mathbb{E}_{q(z|x^{(i)})}[\log p(x|z)] "
             r"\underbrace{- \mathbb{E}_{p_D(x)} [\log p_D(x)]}_{\text{constant}} - D_{KL}(q(z|x) \| p(z)) "
             r"+ D_{KL}(q(z|x) \| p(z|x))$$" "\n")
