@@ -103,22 +103,32 @@ class FamilyGraph:
         self._check_acyclic()
 
     def _check_acyclic(self) -> None:
-        state: dict[str, int] = {}
+        """The blocks, as nodes, form no cycle (a block's targets are ordered within it, so only the edges from a
+        conditioning variable's block to the block matter: linear in the size of the declaration)."""
+        for block in self.blocks:
+            for g in block.given:
+                if g not in self.parents:
+                    raise ModelError(f"family {self.name}: {block.targets[0]} is conditioned on {g}, which no factor "
+                                     "declares")
+        state: dict[int, int] = {}
+        index = {id(b): k for k, b in enumerate(self.blocks)}
 
-        def visit(v: str, path: tuple[str, ...]) -> None:
-            if state.get(v) == 2:
+        def visit(k: int, path: tuple[str, ...]) -> None:
+            if state.get(k) == 2:
                 return
-            if state.get(v) == 1:
-                raise ModelError(f"family {self.name}: the factors form a cycle through {' -> '.join(path + (v,))}")
-            state[v] = 1
-            for parent in self.parents.get(v, ()):
-                if parent not in self.parents:
-                    raise ModelError(f"family {self.name}: {v} is conditioned on {parent}, which no factor declares")
-                visit(parent, path + (v,))
-            state[v] = 2
+            block = self.blocks[k]
+            if state.get(k) == 1:
+                raise ModelError(f"family {self.name}: the factors form a cycle through "
+                                 f"{' -> '.join(path + (block.label,))}")
+            state[k] = 1
+            for g in block.given:
+                parent_block = self.block_of.get(g)
+                if parent_block is not None:
+                    visit(index[id(parent_block)], path + (block.label,))
+            state[k] = 2
 
-        for v in sorted(self.parents):
-            visit(v, ())
+        for k in range(len(self.blocks)):
+            visit(k, ())
 
     def ancestors(self, nodes: Iterable[str]) -> frozenset[str]:
         seen: set[str] = set()
@@ -434,9 +444,15 @@ class Model:
             raise ModelError(f"model {self.name}: factor {spec!r} must be a '{family}' density")
         subscript = self._subscript_text(d)
         target_atoms, given_atoms = self._atoms_of(d.targets, d), self._atoms_of(d.given, d)
-        targets = tuple(a for a in self.atoms if a in target_atoms)
-        given = tuple(a for a in self.atoms if a in given_atoms)
+        order = self._atom_order()
+        targets = tuple(sorted(target_atoms, key=order.__getitem__))
+        given = tuple(sorted(given_atoms, key=order.__getitem__))
         return Block(family, targets, given, subscript, str(d), template=template)
+
+    def _atom_order(self) -> dict[str, int]:
+        if getattr(self, "_order", None) is None or len(self._order) != len(self.atoms):
+            self._order = {a: i for i, a in enumerate(self.atoms)}
+        return self._order
 
     def _atoms_of(self, names: Iterable, term) -> frozenset[str]:
         atoms: set[str] = set()

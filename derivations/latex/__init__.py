@@ -65,7 +65,7 @@ declared in the header, and numbers. ``\left``/``\right``, ``\quad``, ``\,``, ``
 ERRORS are :class:`~.document.LatexError`: ``FILE:LINE:COLUMN: error: ... expected ...``. A file that cannot
 be read (missing, not UTF-8, no header, a malformed header, no display math) is *fatal*; a problem in the math
 stops the reading there, and the steps before it are still checked. In the header, a coefficient that is not a
-Greek letter, one declared twice, an empty range (``2 <= beta <= 1``) and a vector over 100 components are fatal;
+Greek letter, one declared twice, an empty range (``2 <= beta <= 1``) and a vector over 4096 components are fatal;
 a declared coefficient that the math never writes is an error after the steps are read.
 
 LIMITS (:mod:`.limits`): a file up to 2 MB; a logical line up to 10000 characters and 200 terms and operators;

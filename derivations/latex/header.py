@@ -222,8 +222,8 @@ class HeaderParser:
                 if len(size) > len(str(MAX_VECTOR_COMPONENTS)) or int(size) > MAX_VECTOR_COMPONENTS:
                     raise self.error(f"vector '{vm.group(1)}' has {size if len(size) < 12 else 'too many'} "
                                      f"components, over the limit of {MAX_VECTOR_COMPONENTS} of elbocheck; expected "
-                                     "a small number of components such as 'z = 3' (checking grows exponentially "
-                                     "with it)", value_offset + start)
+                                     "a smaller number, or a symbolic size such as 'z = J' (the checker proves "
+                                     "steps for any J)", value_offset + start)
                 self.header.vectors[vm.group(1)] = int(size)
         elif key == "coefficients":
             self.coefficients(value, value_offset)

@@ -30,7 +30,7 @@ MAX_OPERATORS = 200
 MAX_NESTING = 50
 MAX_DIGITS = 15
 MAX_EXPONENT_DIGITS = 3
-MAX_VECTOR_COMPONENTS = 100
+MAX_VECTOR_COMPONENTS = 4096
 
 _OPERATOR = re.compile(r"\+|-|=|\\(cdot|times|geq?|leq?|log|ln|d?frac|tfrac|int|iint|iiint|mathbb)(?![a-zA-Z])")
 _DIGITS = re.compile(r"\d+")

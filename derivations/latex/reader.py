@@ -747,6 +747,14 @@ class LineReader:
             return densities[0]
         return densities[0] if len(densities) == 1 else sympy.Mul(*densities, evaluate=False)
 
+    _generic_cache: dict = {}
+
+    def _generic(self, model):
+        key = id(model)
+        if key not in LineReader._generic_cache or LineReader._generic_cache[key][0] is not model:
+            LineReader._generic_cache = {key: (model, model.generic_model())}
+        return LineReader._generic_cache[key][1]
+
     def _encoder_inputs(self, variable: str) -> set[str]:
         """The observed variables the inference factors of ``variable`` condition on (through other latents too)."""
         model = self.model.generic_model() if self.model.vectors else self.model
@@ -772,10 +780,12 @@ class LineReader:
     def _check_expression(self, expr) -> None:
         model = self.model.with_versions(self.model.versions_in(expr))
         names = variable_names(expr)
-        letter = any(re.fullmatch(r"(?P<v>\w+?)_[A-Za-z]", n) and re.fullmatch(r"(?P<v>\w+?)_[A-Za-z]", n).group("v")
-                     in self.model.vectors for n in names)
-        if letter and not model.generic:
-            model = model.generic_model()
+        particular = any(re.fullmatch(r"(?P<v>\w+?)_\d+", n) and re.fullmatch(r"(?P<v>\w+?)_\d+", n).group("v")
+                         in self.model.vectors for n in names)
+        if self.model.vectors and not particular and not model.generic:
+            # the generic form gives every term the meaning it has for any number of components, at a cost that does
+            # not grow with the number (a model of 512 components is checked as one of two)
+            model = self._generic(model)
         for variable in self.model.samples:
             expr = rename_copies(expr, variable)
         model.validate(expr)
