@@ -26,7 +26,9 @@ def display_density(model: Model, r: Resolved | MeasureFactor) -> Density:
         block = model.auxiliary_blocks[r.family]
         family, _, rest = block.label.partition("(")
         name, _, subscript = family.partition("_")
-        return Density(name, _group_names(model, r.targets), _group_names(model, r.given), (subscript,) if subscript else ())
+        # an auxiliary density is conditioned on what it declares (its conditioning variables are its inputs)
+        given = set(r.given) | set(block.given)
+        return Density(name, _group_names(model, r.targets), _group_names(model, given), (subscript,) if subscript else ())
     family, _, version = r.family.partition("@")
     if family == "q" and not version and (set(r.targets) | set(r.given)) <= model.observed_atoms:
         family = "p_D"

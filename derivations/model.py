@@ -768,7 +768,9 @@ class Model:
         inherited = self._subscript_text(replaced)
         new_specs = []
         for spec in factors:
-            d = density(spec)
+            template = _FACTOR_TEMPLATE.match(spec)  # prod_j q(z_j|x): one factor per component
+            prefix, body = (f"prod_{template.group(1)} ", template.group(2)) if template else ("", spec)
+            d = density(body)
             if d.family != joint_d.family:
                 raise ModelError(f"assumption {joint} = {' '.join(factors)}: {spec} is not a {joint_d.family} factor")
             if d.subscript:
@@ -780,7 +782,7 @@ class Model:
                         f"{', '.join(sorted(self.parameter_sets[d.family])) or 'none'})")
                 new_specs.append(spec)
             else:
-                new_specs.append(str(Density(d.family, d.targets, d.given, (inherited,) if inherited else ())))
+                new_specs.append(prefix + str(Density(d.family, d.targets, d.given, (inherited,) if inherited else ())))
         specs[matches[0] : matches[0] + 1] = new_specs
         return self._copy(**{family: specs})
 
