@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "train": ("elbocheck.train_command", "train a model and log every term of its objective per epoch"),
     "plot": ("elbocheck.plot_command",
              "figures of a training run (PNG): logged terms, latent traversals, reconstructions, samples, swaps"),
+    "audit": ("elbocheck.audit_command",
+              "check the MI / TC / dimension-wise KL / KL terms of someone else's loss function against exact values"),
     "experiment": ("elbocheck.experiment_command",
                    "run an experiment (kl-enough: is the KL term to a label-conditional prior enough?)"),
 }
