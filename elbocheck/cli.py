@@ -15,6 +15,8 @@ SUBCOMMANDS = {
              "figures of a training run (PNG): logged terms, latent traversals, reconstructions, samples, swaps"),
     "audit": ("elbocheck.audit_command",
               "check the MI / TC / dimension-wise KL / KL terms of someone else's loss function against exact values"),
+    "metrics": ("elbocheck.metrics_command",
+                "disentanglement metrics of trained runs (MIG, FactorVAE, DCI, SAP, modularity) with standard errors"),
     "experiment": ("elbocheck.experiment_command",
                    "run an experiment (kl-enough: is the KL term to a label-conditional prior enough?)"),
 }
