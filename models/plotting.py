@@ -15,10 +15,13 @@ DEFAULT_FORMAT = "png"
 
 
 def pyplot():
-    """matplotlib.pyplot, with the Agg backend unless an inline (notebook) backend is active: files only, no display."""
+    """matplotlib.pyplot, with the Agg backend unless an inline (notebook) backend is active: files only, no display.
+
+    (matplotlib >= 3.9 names the notebook backend ``inline``, earlier versions its module path.)"""
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+    backend = matplotlib.get_backend().lower()
+    if backend != "agg" and "inline" not in backend:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
