@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for result in results:
             print(f"{result.run} ({result.seconds:.0f} s)")
-            for name, score in result.scores.items():
+            for score in result.scores.values():
                 print(f"  {score}")
     return status
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -318,7 +318,7 @@ def _report(audited: AuditedFunction, grid: AuditGrid, dtype: torch.dtype, runs:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-def _judge(quantity: str, cells: list[AuditCell], fingerprints: "_Fingerprints", critical: float,
+def _judge(quantity: str, cells: list[AuditCell], fingerprints: _Fingerprints, critical: float,
            resolution: float) -> QuantityVerdict:
     full = [c for c in cells if c.batch_size == c.setting.dataset_size]
     smaller = [c for c in cells if c.batch_size < c.setting.dataset_size]

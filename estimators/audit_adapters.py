@@ -97,7 +97,7 @@ class AuditedFunction:
         try:
             with torch.no_grad():
                 returned = self._call(z, mean, log_var, dataset_size)
-        except Exception as error:  # noqa: BLE001 - whatever the audited code raises is reported, with where
+        except Exception as error:  # whatever the audited code raises is reported, with where
             raise AuditCallError(f"{self.label} raised {type(error).__name__}: {error}") from error
         per_example = self._read(returned, batch_size=z.shape[0])
         return _with_derived_terms(per_example)

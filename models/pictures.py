@@ -32,8 +32,6 @@ from torch.distributions import Distribution
 
 from .base import VariationalModel, one_hot, standard_normal
 from .cdvae import CDVAE
-from .condvae import CondVAE
-from .condvae_info import CondVAEInfo
 from .csvae import CSVAE
 from .data.core import Batch, DataSet
 from .diva import DIVA

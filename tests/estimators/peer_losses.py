@@ -48,7 +48,7 @@ def _reference_log_importance_weight_matrix(batch_size, dataset_size):
 
 
 def disvae_log_densities(latent_sample, latent_dist, n_data, is_mss=True):
-    batch_size, hidden_dim = latent_sample.shape
+    batch_size = latent_sample.shape[0]
     log_q_zCx = _disvae_log_density_gaussian(latent_sample, *latent_dist).sum(dim=1)
     zeros = torch.zeros_like(latent_sample)
     log_pz = _disvae_log_density_gaussian(latent_sample, zeros, zeros).sum(1)

@@ -30,7 +30,7 @@ def test_known_importance_matrices():
     # two codes sharing two factors equally, a third code alone on the third factor
     shared = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     per_code = 1 - math.log(2) / math.log(3)
-    disentanglement, completeness, unweighted, codes, factors = dci_from_importance(shared)
+    disentanglement, completeness, unweighted, codes, _ = dci_from_importance(shared)
     assert codes == pytest.approx([per_code, per_code, 1.0])
     assert disentanglement == pytest.approx((4 * per_code + 1) / 5)
     assert completeness == pytest.approx((4 * per_code + 1) / 5) and unweighted == pytest.approx((2 * per_code + 1) / 3)
