@@ -408,7 +408,8 @@ class _Fingerprints:
         return exact or related
 
     def _match(self, keys: list[tuple]) -> str | None:
-        """'' (equal), 'shifted by +log N, ' style prefixes, or None; tested on every batch of every cell."""
+        """'equals ', 'minus ', 'M times ', 'c times ', 'shifted by +log N from ' style prefixes, or None; tested on
+        every batch of every cell."""
         def close(a: np.ndarray, b: np.ndarray) -> bool:
             return bool(np.all(np.abs(a - b) <= MATCH_RELATIVE_TOLERANCE * (1 + np.abs(b))))
 
@@ -420,6 +421,11 @@ class _Fingerprints:
             return "minus (sign flipped) "
         if all(close(returned[k], k[3] * known[k]) for k in keys):
             return "M times (summed over the batch instead of averaged) "
+        pooled_known = np.concatenate([known[k] for k in keys])
+        if np.all(np.abs(pooled_known) > 1e-6):  # a constant factor (a weight such as beta left in the term)
+            factor = float(np.median(np.concatenate([returned[k] for k in keys]) / pooled_known))
+            if abs(factor - 1.0) > 1e-3 and all(close(returned[k], factor * known[k]) for k in keys):
+                return f"{factor:.4g} times (a constant factor) "
         shifts = []
         for k in keys:
             differences = returned[k] - known[k]

@@ -87,7 +87,7 @@ def test_pythae_mws_normaliser_shifts_every_log_density_by_log_n():
             assert cell.bias == pytest.approx((cell.setting.latent_dim - 1) * math.log(48), abs=1e-3)
 
 
-def test_a_sign_a_sum_and_a_dropped_constant_are_wrong_and_named():
+def test_a_sign_a_sum_a_weight_and_a_dropped_constant_are_wrong_and_named():
     def flipped(z, mean, log_var, dataset_size):
         return {name: -value for name, value in stratified_terms(z, mean, log_var, dataset_size).items()}
 
@@ -102,6 +102,13 @@ def test_a_sign_a_sum_and_a_dropped_constant_are_wrong_and_named():
     report = audit_loss(summed, grid=GRID)
     assert report.verdict("mutual_information") == "wrong"
     assert "M times (summed over the batch instead of averaged) mss" in _diagnoses(report, "mutual_information")
+
+    def weighted(z, mean, log_var, dataset_size):
+        return {"tc_loss": 6.0 * stratified_terms(z, mean, log_var, dataset_size)["total_correlation"]}
+
+    report = audit_loss(weighted, grid=GRID)
+    assert report.verdict("total_correlation") == "wrong"
+    assert "6 times (a constant factor) mss" in _diagnoses(report, "total_correlation")
 
     def no_constant_in_prior(z, mean, log_var, dataset_size):
         log_q_zCx, log_qz, log_prod_qzi, _ = stratified_log_densities(z, mean, log_var, dataset_size)
