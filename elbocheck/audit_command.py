@@ -34,8 +34,9 @@ QUICK = {"dataset_sizes": (64,), "latent_dims": (3, 8), "widths": (0.1, 0.5), "b
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0]
-    parser.epilog = "\n\n".join(__doc__.split("\n\n")[2:])
+    text = __doc__.replace("``", "")  # the help is read in a terminal, not as reStructuredText
+    parser.description = text.split("\n\n")[0]
+    parser.epilog = "\n\n".join(text.split("\n\n")[2:])
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("target", metavar="MODULE:FUNCTION",
                         help="the loss function: an importable module (my_package.losses:terms) or a file "

@@ -47,8 +47,9 @@ COLUMNS = (("mig", "MIG"), ("factor_vae_score", "FactorVAE"), ("dci.disentanglem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0]
-    parser.epilog = "\n\n".join(__doc__.split("\n\n")[2:])
+    text = __doc__.replace("``", "")  # the help is read in a terminal, not as reStructuredText
+    parser.description = text.split("\n\n")[0]
+    parser.epilog = "\n\n".join(text.split("\n\n")[2:])
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'elbocheck train'")
     parser.add_argument("--metrics", nargs="+", choices=METRICS, default=list(METRICS), metavar="METRIC",
