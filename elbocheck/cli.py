@@ -11,7 +11,12 @@ SUBCOMMANDS = {
     "verify": ("elbocheck.verify_command", "check the library of ELBO derivations step by step"),
     "check": ("elbocheck.check_command", "check a derivation written in LaTeX, step by step"),
     "train": ("elbocheck.train_command", "train a model and log every term of its objective per epoch"),
-    "plot": ("elbocheck.plot_command", "draw every logged term of a training run against epochs (PNG)"),
+    "plot": ("elbocheck.plot_command",
+             "figures of a training run (PNG): logged terms, latent traversals, reconstructions, samples, swaps"),
+    "audit": ("elbocheck.audit_command",
+              "check the MI / TC / dimension-wise KL / KL terms of someone else's loss function against exact values"),
+    "metrics": ("elbocheck.metrics_command",
+                "disentanglement metrics of trained runs (MIG, FactorVAE, DCI, SAP, modularity) with standard errors"),
     "experiment": ("elbocheck.experiment_command",
                    "run an experiment (kl-enough: is the KL term to a label-conditional prior enough?)"),
 }

@@ -1,36 +1,76 @@
-"""Figures of a run: every logged term against epochs, one panel per term, one line per split (matplotlib, PNG)."""
+"""Figures of a run: every logged term against epochs, one panel per term, one line per split (matplotlib, PNG);
+and where a figure goes (:func:`figure_path`, :func:`save_figure`), shared with the pictures of :mod:`.pictures`."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
 from .run_log import LEADING_COLUMNS, TRAILING_COLUMNS, read_log_rows
 
 FIGURE_NAME = "terms.png"
+DEFAULT_FORMAT = "png"
 
 
-def plot_run(run_dir: str | Path, output: str | Path | None = None, *, terms: Sequence[str] | None = None) -> Path:
-    """Draw every term (or the given ``terms``) of ``RUN_DIR/log.csv`` against epoch into a PNG; returns its path
-    (default ``RUN_DIR/terms.png``)."""
-    figure = draw_run(run_dir, terms=terms)
-    import matplotlib.pyplot as plt  # after draw_run, which picks the backend
+def pyplot():
+    """matplotlib.pyplot, with the Agg backend unless an inline (notebook) backend is active: files only, no display.
 
-    path = Path(output) if output is not None else Path(run_dir) / FIGURE_NAME
+    (matplotlib >= 3.9 names the notebook backend ``inline``, earlier versions its module path.)"""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    if backend != "agg" and "inline" not in backend:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_path(output: str | Path | None, default: Path) -> Path:
+    """The file a figure is written to, exactly (the name printed is the name written).
+
+    ``None``: ``default``. An existing directory, or a name ending in a path separator: ``default``'s file name in
+    that directory. A name whose suffix is a format matplotlib writes (``.png``, ``.pdf``, ``.svg``, ...): as given.
+    Any other name gets ``.png`` appended (matplotlib would append it silently, so ``--output D`` wrote ``D.png``).
+    """
+    if output is None:
+        return default
+    text = os.fspath(output)
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        return path / default.name
+    if path.suffix.lower().lstrip(".") in _writable_formats():
+        return path
+    return path.with_name(f"{path.name}.{DEFAULT_FORMAT}")
+
+
+def save_figure(figure, path: Path, dpi: int = 110) -> Path:
+    """Write ``figure`` to ``path`` (in the format its suffix names; parents created), close it, return ``path``."""
+    plt = pyplot()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=dpi, format=path.suffix.lower().lstrip(".") or DEFAULT_FORMAT)
     plt.close(figure)
     return path
 
 
+def _writable_formats() -> set[str]:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return set(FigureCanvasBase.get_supported_filetypes())
+
+
+def plot_run(run_dir: str | Path, output: str | Path | None = None, *, terms: Sequence[str] | None = None) -> Path:
+    """Draw every term (or the given ``terms``) of ``RUN_DIR/log.csv`` against epoch into a PNG; returns the path
+    written (default ``RUN_DIR/terms.png``; see :func:`figure_path` for ``output``)."""
+    figure = draw_run(run_dir, terms=terms)
+    return save_figure(figure, figure_path(output, Path(run_dir) / FIGURE_NAME))
+
+
 def draw_run(run_dir: str | Path, *, terms: Sequence[str] | None = None):
     """The matplotlib figure of :func:`plot_run`: one panel per term (titled by it), one line per split."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")  # files only; no display is needed
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     rows = read_log_rows(run_dir)
