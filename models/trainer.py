@@ -52,8 +52,8 @@ from .errors import (CheckpointError, DivergenceError, NonFiniteTermError, RunDi
                      RunDirectoryWriteError)
 from .loggers import RunInfo, RunLogger, TensorBoardLogger
 from .registry import build_model, check_data_fits, model_class
-from .run_directory import (CHECKPOINT_NAME, CONFIG_NAME, PREVIOUS_CHECKPOINT_NAME, STATUS_NAME, RunDirectory,
-                            writing)
+from .run_directory import (CHECKPOINT_NAME, CONFIG_NAME, PREVIOUS_CHECKPOINT_NAME, STATUS_NAME,  # noqa: F401
+                            RunDirectory, writing)  # the file names are re-exported for callers of the trainer
 from .run_log import LEADING_COLUMNS, TRAILING_COLUMNS, RunLog, read_log_rows
 
 PROGRESS_TERMS = ("elbo", "objective", "reconstruction")

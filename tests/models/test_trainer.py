@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,25 +13,9 @@ import torch
 from elbocheck.models import VAE, NonFiniteTermError
 from elbocheck.models.errors import RunDirectoryOccupiedError
 from elbocheck.models.run_log import read_log_rows
-from elbocheck.models.trainer import TrainConfig, Trainer, resume, train
-from model_testing import TINY_NETWORK, tiny_dataset
-
-TINY = {**TINY_NETWORK, "latent_dim": 2}
-
-
-def tiny_config(**fields):
-    values = dict(model="vae", data="digits", epochs=4, batch_size=32, lr=3e-3, seed=0, device="cpu",
-                  progress=False, max_steps_per_epoch=2, model_options=dict(TINY),
-                  data_options={"size": 100})
-    values.update(fields)
-    return TrainConfig(**values)
-
-
-def epochs_per_split(run_dir):
-    counts: dict = {}
-    for row in read_log_rows(run_dir):
-        counts.setdefault(row["split"], []).append(row["epoch"])
-    return counts
+from elbocheck.models.trainer import Trainer, resume, train
+from model_testing import tiny_dataset
+from run_testing import TINY, epochs_per_split, tiny_config
 
 
 class StopAfter(Exception):
