@@ -136,7 +136,7 @@ def pid_alive(pid: int) -> bool:
 
 def describe_holder(holder: Mapping[str, Any] | None) -> str:
     if not holder:
-        return "unknown process"
+        return "a process that left no pid (killed as it took the lock)"
     text = f"pid {holder.get('pid', '?')}"
     if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
         text += " (this process: another Trainer on this directory is still open)"
@@ -165,7 +165,15 @@ class RunLock:
         """Take the lock. Returns the record of a stale lock file (left by a holder that died without releasing it),
         else ``None``; raises :class:`RunDirectoryBusyError` when a live process holds the lock."""
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                try:
+                    fd = os.open(self.path, os.O_RDWR)
+                except FileNotFoundError:  # released meanwhile
+                    continue
+                created = False
             if not _try_lock(fd):
                 holder = _read_record(fd)
                 os.close(fd)
@@ -180,7 +188,8 @@ class RunLock:
                 _unlock(fd)
                 os.close(fd)
                 continue
-            stale = _read_record(fd)
+            # A file we did not create, yet could lock: its holder died without releasing it (a release unlinks it).
+            stale = None if created else (_read_record(fd) or {})
             try:
                 record = {"pid": os.getpid(), "host": socket.gethostname(),
                           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)[:300]}
@@ -274,9 +283,10 @@ class RunDirectory:
             self.path.mkdir(parents=True, exist_ok=True)
             stale = self.lock.acquire()
         if stale is not None:
-            alive = isinstance(stale.get("pid"), int) and pid_alive(stale["pid"])
-            self.notes.append(f"{self.path}: took over a stale lock of {describe_holder(stale)}"
-                              + ("" if alive else ", which is no longer running (killed?)"))
+            note = f"{self.path}: took over a stale lock of {describe_holder(stale)}"
+            if isinstance(stale.get("pid"), int) and not pid_alive(stale["pid"]):
+                note += ", which is no longer running (killed?)"
+            self.notes.append(note)
         for name in RUN_FILES:
             leftover = self.file(name + TEMPORARY_SUFFIX)
             if leftover.exists():

@@ -435,8 +435,10 @@ class Trainer:
         totals = torch.zeros(len(self.term_names), dtype=torch.float64)
         examples = 0
         start = time.perf_counter()
-        bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", disable=not self.config.progress,
-                   leave=False, dynamic_ncols=True)
+        # No tqdm object at all without a bar: tqdm takes a multiprocessing lock that forked processes share, and a
+        # process killed while holding it would hang the others.
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", leave=False,
+                   dynamic_ncols=True) if self.config.progress else None
         try:
             for step, batch in enumerate(batches, start=1):
                 if step > steps:
@@ -444,11 +446,14 @@ class Trainer:
                 values = self.train_step(batch, epoch, step)
                 totals += values * batch.size
                 examples += batch.size
-                bar.update(1)
-                bar.set_postfix(refresh=False, ordered_dict={name: f"{values[self.term_names.index(name)].item():.4g}"
-                                 for name in PROGRESS_TERMS if name in self.term_names})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(refresh=False, ordered_dict={
+                        name: f"{values[self.term_names.index(name)].item():.4g}"
+                        for name in PROGRESS_TERMS if name in self.term_names})
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
         return self._row(epoch, "train", totals / max(examples, 1), examples, time.perf_counter() - start)
 
     def train_step(self, batch: Batch, epoch: int = 0, step: int = 0) -> torch.Tensor:

@@ -154,3 +154,18 @@ def test_write_errors_say_what_happened_and_what_to_do():
     with pytest.raises(RunDirectoryWriteError, match="cannot write /d while testing: Read-only file system"):
         with writing("/d", "testing"):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+
+def test_an_empty_lock_file_left_by_a_kill_is_taken_over_and_reported(tmp_path):
+    (tmp_path / LOCK_NAME).write_text("")  # killed between creating the file and writing its pid
+    directory = RunDirectory(tmp_path)
+    directory.open()
+    try:
+        assert directory.notes == [f"{tmp_path}: took over a stale lock of a process that left no pid (killed as it "
+                                   "took the lock)"]
+    finally:
+        directory.close()
+    directory = RunDirectory(tmp_path)  # released cleanly: nothing stale the next time
+    directory.open()
+    directory.close()
+    assert directory.notes == []
