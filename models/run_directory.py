@@ -129,7 +129,7 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:
         return True  # exists, owned by someone else (or we cannot tell)
     return True
 
@@ -156,10 +156,6 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def acquire(self) -> dict | None:
         """Take the lock. Returns the record of a stale lock file (left by a holder that died without releasing it),

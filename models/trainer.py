@@ -49,7 +49,7 @@ from .data.core import Batch, DataSet, iterate_minibatches
 from .data.catalog import DATASETS, load_dataset
 from .divergence import DEFAULT_FACTOR, DEFAULT_FLOOR, DivergenceGuard
 from .errors import (CheckpointError, DivergenceError, NonFiniteTermError, RunDirectoryError,
-                     RunDirectoryWriteError)
+                     RunDirectoryOccupiedError, RunDirectoryWriteError)
 from .loggers import RunInfo, RunLogger, TensorBoardLogger
 from .registry import build_model, check_data_fits, model_class
 from .run_directory import (CHECKPOINT_NAME, CONFIG_NAME, PREVIOUS_CHECKPOINT_NAME, STATUS_NAME,  # noqa: F401
@@ -540,6 +540,14 @@ class Trainer:
 
     def _prepare_resume(self) -> int:
         """Load the newest readable checkpoint (under the lock); returns its epoch, 0 when the run starts over."""
+        saved = self.directory.read_config()
+        if saved is not None and not self._same_run(saved):
+            differing = sorted(key for key in set(run_identity(saved)) | set(self.config.identity())
+                               if run_identity(saved).get(key) != self.config.identity().get(key))
+            raise RunDirectoryOccupiedError(
+                f"resume: the run in {self.run_dir} was started with another config (differing in "
+                f"{', '.join(differing)}); nothing was changed. Resume it with its own config (elbocheck train "
+                f"--resume {self.run_dir}), or start this one with another --out or --overwrite", str(self.run_dir))
         stale = self.directory.stale_running_note()
         if stale is not None:
             self.notes.append(stale)

@@ -155,3 +155,26 @@ def test_the_printed_command_to_start_over_is_a_command_that_works(runs, tmp_pat
     saved = json.loads((runs / "done" / "config.json").read_text())
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert {k: v for k, v in again.items() if k != "progress"} == {k: v for k, v in saved.items() if k != "progress"}
+
+
+def test_an_interrupt_exits_130_saying_how_to_continue(tmp_path, monkeypatch, capsys):
+    from elbocheck.models.trainer import Trainer
+
+    def interrupted(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", "digits", "--epochs", "2", "--out", str(run), *TINY]) == 130
+    assert capsys.readouterr().err == f"elbocheck train: interrupted; continue with: elbocheck train --resume {run}\n"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["message"] == "KeyboardInterrupt: "
+
+
+@pytest.mark.parametrize("flag,calls", [([], [1]), (["--threads", "3"], [3]), (["--threads", "0"], [])])
+def test_threads_default_to_one_and_0_keeps_torchs_default(tmp_path, monkeypatch, flag, calls):
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    assert main(["train", "vae", "--data", "digits", "--epochs", "1", "--out", str(tmp_path / "run"), *TINY,
+                 *flag]) == 0
+    assert seen == calls

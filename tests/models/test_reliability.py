@@ -28,7 +28,7 @@ from tqdm import tqdm
 from elbocheck import train_command
 from elbocheck.models import checkpoint as checkpoint_module
 from elbocheck.models import load_dataset
-from elbocheck.models.errors import RunDirectoryBusyError, RunDirectoryWriteError
+from elbocheck.models.errors import RunDirectoryBusyError
 from elbocheck.models.run_directory import RunDirectory
 from elbocheck.models.run_log import RunLog, read_log_rows
 from elbocheck.models.trainer import Trainer

@@ -169,3 +169,14 @@ def test_an_empty_lock_file_left_by_a_kill_is_taken_over_and_reported(tmp_path):
     directory.open()
     directory.close()
     assert directory.notes == []
+
+
+def test_resuming_with_another_config_is_refused_naming_the_differences(tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config(epochs=2), run).fit()
+    before = snapshot(run)
+    with pytest.raises(RunDirectoryOccupiedError, match=r"resume: the run in .* was started with another config "
+                                                        r"\(differing in batch_size, seed\); nothing was changed"):
+        Trainer(tiny_config(epochs=3, seed=5, batch_size=16), run, resume=True)
+    assert snapshot(run) == before
+    Trainer(tiny_config(epochs=3, lr=1e-4), run, resume=True).fit()  # what resume may change, it may change

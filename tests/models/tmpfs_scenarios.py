@@ -73,7 +73,8 @@ def full_disk(base: Path) -> dict:
     resume = cli("--resume", str(run), "--epochs", "4", "--no-progress")
     status = json.loads((run / "status.json").read_text())
     listing = sorted(p.name for p in run.iterdir())
-    epochs = [torch.load(run / name, weights_only=True)["epoch"] for name in ("checkpoint.pt", "checkpoint.previous.pt")]
+    epochs = [torch.load(run / name, weights_only=True)["epoch"]
+              for name in ("checkpoint.pt", "checkpoint.previous.pt")]
     filler.unlink()
     after = cli("--resume", str(run), "--epochs", "4", "--no-progress")
     return {"run": str(run), "first": first, "checkpoint_bytes": checkpoint_bytes, "free_bytes": free_bytes,
