@@ -15,7 +15,8 @@ JSON; peak
 memory: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps; on CPU the process's peak resident set
 (``ru_maxrss``, which includes the Python and torch runtime) and, beside it, its growth over the high-water mark
 reached before the model was built (data loaded, imports done) -- an approximation of what training itself adds.
-Throughput on CPU depends on the thread count (``torch.get_num_threads()``, printed with the table).
+Throughput on CPU depends on the thread count (printed with the table): ``--threads`` has the meaning and the
+default of ``elbocheck train --threads``, one torch thread per process (0: torch's default, one per core).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def worker(args: argparse.Namespace) -> None:
     from elbocheck.models.trainer import TrainConfig, Trainer
 
     model, data, device = args.worker
-    if args.threads is not None:
+    if args.threads:
         torch.set_num_threads(args.threads)
     options = dict(parse_option(o) for o in args.model_option or [])
     dataset = load_dataset(data, **data_options(data, args))
@@ -107,6 +108,7 @@ def worker(args: argparse.Namespace) -> None:
         else:
             result["peak_memory_mib"] = peak_rss_mib()
             result["memory_growth_mib"] = max(0.0, peak_rss_mib() - baseline_rss)
+        trainer.close()  # the run directory's lock (the benchmark never calls fit, which releases it)
     print(json.dumps(result))
 
 
@@ -140,7 +142,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--sprites-size", type=int, default=1024, help="sprites rendered for the sprites data set")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads per run, as elbocheck train --threads (default 1; 0: torch's default)")
     parser.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="passed to every model")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--worker", nargs=3, metavar=("MODEL", "DATA", "DEVICE"), help=argparse.SUPPRESS)
@@ -158,8 +161,7 @@ def main() -> int:
     results = []
     forwarded = ["--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
                  "--sprites-size", str(args.sprites_size)] + (["--amp"] if args.amp else [])
-    if args.threads is not None:
-        forwarded += ["--threads", str(args.threads)]
+    forwarded += ["--threads", str(args.threads)]
     for option in args.model_option or []:
         forwarded += ["--model-option", option]
     for device in devices:

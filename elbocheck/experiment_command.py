@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"elbocheck experiment: {message}", file=sys.stderr)
+    print(f"elbocheck experiment: error: {message}", file=sys.stderr)
     return 2
 
 

@@ -1,10 +1,14 @@
-"""``elbocheck verify [NAMES] [--json]``: check the library of derivations and print a table.
+"""elbocheck verify [NAME ...] [--json]: check the library of derivations and print a table.
 
-Exit status 0 when every verdict matches the expectation recorded with its step, 1 otherwise, 2 on a bad name.
+Exit status:
+  0  every verdict matches the expectation recorded with its step
+  1  a verdict differs from its expectation
+  2  bad arguments (an unknown derivation name)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -14,6 +18,8 @@ from elbocheck.report import results_json, results_table
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (default: all); see --list")
     parser.add_argument("--json", action="store_true", help="print a JSON list of derivations and their steps")
     parser.add_argument("--list", action="store_true", help="list the derivations in the library and exit")
@@ -30,8 +36,8 @@ def run(args) -> int:
         known = {d.name for d in derivations}
         unknown = [n for n in args.names if n not in known]
         if unknown:
-            print(f"elbocheck verify: unknown derivation(s) {', '.join(unknown)}; choose from: {', '.join(sorted(known))}",
-                  file=sys.stderr)
+            print(f"elbocheck verify: error: unknown derivation(s) {', '.join(unknown)}; choose from: "
+                  f"{', '.join(sorted(known))} (see elbocheck verify --list)", file=sys.stderr)
             return 2
         derivations = [d for d in derivations if d.name in args.names]
     checker = Checker()

@@ -6,7 +6,8 @@ derivation (``model.term_names``); ``objective`` is what training maximises and 
 
 Data sets (:mod:`.datasets`): ``digits``, ``rotated_digits``, ``swiss_roll``, ``sprites``, ``dsprites`` (local
 ``.npz``) and ``mnist`` (local idx files). Training (:mod:`.trainer`): :func:`train` / :func:`resume`, with
-checkpoints every epoch, CSV and JSONL logs, a NaN guard, and the same code path on CPU and CUDA.
+checkpoints every epoch, CSV and JSONL logs (and any :class:`RunLogger`, :mod:`.loggers`), guards against NaN and
+divergence, locked run directories (:mod:`.run_directory`), and the same code path on CPU and CUDA.
 """
 
 from .base import VariationalModel
@@ -19,8 +20,10 @@ from .csvae import CSVAE
 from .data.core import Batch, DataSet, DataSpec
 from .data.catalog import DATASETS, load_dataset
 from .diva import DIVA
-from .errors import NonFiniteTermError
+from .errors import (CheckpointError, DivergenceError, NonFiniteTermError, RunDirectoryBusyError, RunDirectoryError,
+                     RunDirectoryOccupiedError, RunDirectoryWriteError)
 from .infovae import InfoVAE
+from .loggers import RunInfo, RunLogger, TensorBoardLogger, metrics
 from .registry import MODELS, build_model
 from .trainer import TrainConfig, Trainer, TrainResult, resume, train
 from .vae import VAE
@@ -31,15 +34,24 @@ __all__ = [
     "BetaVAE",
     "CDVAE",
     "CSVAE",
+    "CheckpointError",
     "CondVAE",
     "CondVAEInfo",
     "DATASETS",
     "DIVA",
     "DataSet",
     "DataSpec",
+    "DivergenceError",
     "InfoVAE",
     "MODELS",
     "NonFiniteTermError",
+    "RunDirectoryBusyError",
+    "RunDirectoryError",
+    "RunDirectoryOccupiedError",
+    "RunDirectoryWriteError",
+    "RunInfo",
+    "RunLogger",
+    "TensorBoardLogger",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -47,6 +59,7 @@ __all__ = [
     "VariationalModel",
     "build_model",
     "load_dataset",
+    "metrics",
     "resume",
     "train",
 ]

@@ -53,6 +53,9 @@ class VariationalModel(nn.Module):
     reference: ClassVar[str] = ""
     requires_labels: ClassVar[bool] = False
     requires_domains: ClassVar[bool] = False
+    # Models whose terms are estimated across the examples of a batch need more than one (the trainer checks).
+    min_batch_size: ClassVar[int] = 1
+    min_batch_size_reason: ClassVar[str] = ""
 
     def __init__(self, spec: DataSpec, *, hidden_dim: int = 256, num_hidden_layers: int = 2,
                  architecture: str = "auto") -> None:

@@ -41,6 +41,9 @@ class BetaTCVAE(VAE):
                   "objective")
     derivation = "beta_tcvae"
     reference = "Chen, Li, Grosse & Duvenaud 2018, Isolating Sources of Disentanglement in VAEs (NeurIPS)"
+    min_batch_size = 2
+    min_batch_size_reason = ("its minibatch estimates of q(z), hence of MI and TC, need two or more examples "
+                             "(with one they are 0)")
 
     def __init__(self, spec: DataSpec, *, alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0,
                  estimator: str = "mws", latent_dim: int = 10, hidden_dim: int = 256, num_hidden_layers: int = 2,

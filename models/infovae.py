@@ -44,6 +44,8 @@ class InfoVAE(VAE):
     }
     derivation = "infovae"
     reference = "Zhao, Song & Ermon 2019, InfoVAE (AAAI)"
+    min_batch_size = 2
+    min_batch_size_reason = "its MMD (a U-statistic) and its minibatch estimate of q(z) need two or more examples"
 
     def __init__(self, spec: DataSpec, *, divergence: str = "mmd", alpha: float = 0.0,
                  lambda_: float | None = None, kernel: str = "rbf", estimator: str = "mws", latent_dim: int = 10,

@@ -1,31 +1,40 @@
-"""Training: one code path for CPU and CUDA, checkpoints every epoch, resume, a NaN guard, per-epoch logs.
+"""Training: one code path for CPU and CUDA, checkpoints every epoch, resume, guards against NaN and divergence,
+per-epoch logs, and run directories that one run cannot clobber with another.
 
-A run directory holds
+A run directory (:mod:`.run_directory`) holds
 
 * ``config.json`` -- the :class:`TrainConfig` (what to rebuild on ``resume``);
 * ``log.csv`` / ``log.jsonl`` -- one row per (epoch, split), see :mod:`.run_log`;
-* ``checkpoint.pt`` -- model and optimiser states and RNG states after the last completed epoch (replaced
-  atomically, only after an epoch finished with every term finite: the last good checkpoint);
-* ``status.json`` -- ``running`` / ``completed`` / ``failed`` (with the message) / ``interrupted``;
+* ``checkpoint.pt`` and ``checkpoint.previous.pt`` -- model and optimiser states and RNG states after the last two
+  completed epochs (:mod:`.checkpoint`: written atomically, only after an epoch finished with every term finite and
+  the ELBO within the divergence guard; a corrupt one falls back to the one before);
+* ``status.json`` -- ``running`` / ``completed`` / ``failed`` (with the reason and what to do next) / ``interrupted``;
+* ``lock`` -- while a process trains into it (a second writer is refused, naming the holder's pid);
 * ``tensorboard/`` -- when asked for.
 
 Each epoch: the training steps (one optimiser per parameter group; each group follows the gradient of its own loss,
-see :meth:`VariationalModel.losses`), then evaluation of the other splits, then the log rows, then the checkpoint.
-A run killed at any point resumes from its checkpoint: log rows of epochs after the checkpoint are dropped first, so
-the log ends up with every epoch exactly once. With a seed the run is deterministic on CPU, and a resumed run
-continues with the same random numbers as an uninterrupted one (the RNG states are in the checkpoint; batch order
-is a function of seed and epoch).
+see :meth:`VariationalModel.losses`), then evaluation of the other splits, then the log rows (to every
+:class:`~.loggers.RunLogger`), then the divergence guard, then the checkpoint. A run killed at any point resumes from
+its checkpoint: log rows of epochs after the checkpoint are dropped first, so the log ends up with every epoch
+exactly once; a run killed before its first checkpoint starts over. With a seed the run is deterministic on CPU, and
+a resumed run continues with the same random numbers as an uninterrupted one (the RNG states are in the checkpoint;
+batch order is a function of seed and epoch).
 
-Every term of every step is checked; a NaN or infinity stops the run with :class:`NonFiniteTermError` naming the
-term, epoch, split and step, and the last good checkpoint is kept.
+Failures, each with its own exception (and ``elbocheck train`` exit code): a NaN or infinity in any term of any
+step (:class:`NonFiniteTermError`, naming term, epoch, split and step); a diverged ELBO (:class:`DivergenceError`,
+see :mod:`.divergence`); a run directory in use (:class:`RunDirectoryBusyError`) or holding another run
+(:class:`RunDirectoryOccupiedError`, nothing changed); a failed write, e.g. a read-only or full disk
+(:class:`RunDirectoryWriteError`); no readable checkpoint (:class:`CheckpointError`). A failure during training sets
+``status.json`` to ``failed`` with the reason and keeps the last good checkpoint.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import math
-import os
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,15 +44,18 @@ import torch
 from tqdm import tqdm
 
 from .base import VariationalModel
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data.core import Batch, DataSet, iterate_minibatches
 from .data.catalog import DATASETS, load_dataset
-from .errors import NonFiniteTermError
+from .divergence import DEFAULT_FACTOR, DEFAULT_FLOOR, DivergenceGuard
+from .errors import (CheckpointError, DivergenceError, NonFiniteTermError, RunDirectoryError,
+                     RunDirectoryOccupiedError, RunDirectoryWriteError)
+from .loggers import RunInfo, RunLogger, TensorBoardLogger
 from .registry import build_model, check_data_fits, model_class
-from .run_log import RunLog
+from .run_directory import (CHECKPOINT_NAME, CONFIG_NAME, PREVIOUS_CHECKPOINT_NAME, STATUS_NAME,  # noqa: F401
+                            RunDirectory, writing)  # the file names are re-exported for callers of the trainer
+from .run_log import LEADING_COLUMNS, TRAILING_COLUMNS, RunLog, read_log_rows
 
-CONFIG_NAME = "config.json"
-CHECKPOINT_NAME = "checkpoint.pt"
-STATUS_NAME = "status.json"
 PROGRESS_TERMS = ("elbo", "objective", "reconstruction")
 LABELLED_DATA_HINT = ("digits", "rotated_digits", "swiss_roll", "sprites (label_factor=...)",
                       "dsprites (label_factor=...)", "mnist (labels_path=...)")
@@ -54,7 +66,12 @@ EpochCallback = Callable[["Trainer", int, list], None]
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run (saved as ``config.json``)."""
+    """Everything that defines a run (saved as ``config.json``).
+
+    ``divergence_floor`` / ``divergence_factor``: the divergence guard (:mod:`.divergence`; ``None`` switches a rule
+    off). ``changes`` records what ``resume`` changed mid-run (e.g. the learning rate), with the epoch it took
+    effect after, so that the config still says how every epoch was trained.
+    """
 
     model: str
     data: str
@@ -70,18 +87,23 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     progress: bool = True
     tensorboard: bool = False
+    divergence_floor: float | None = DEFAULT_FLOOR
+    divergence_factor: float | None = DEFAULT_FACTOR
+    changes: list = field(default_factory=list)
 
     def validate(self) -> None:
-        model_class(self.model)  # raises with the valid choices
+        cls = model_class(self.model)  # raises with the valid choices
         if self.data not in DATASETS:
             raise ValueError(f"data: unknown data set {self.data!r}; valid choices: {', '.join(DATASETS)}")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        check_batch_size(cls, self.model, self.batch_size)
         if not self.lr > 0 or (self.adversary_lr is not None and not self.adversary_lr > 0):
             raise ValueError(f"lr and adversary_lr must be > 0, got {self.lr}, {self.adversary_lr}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ValueError(f"max_steps_per_epoch: must be >= 1, got {self.max_steps_per_epoch}")
+        DivergenceGuard(1, (), self.divergence_floor, self.divergence_factor)  # checks the two settings
         resolve_device(self.device)
 
     def to_json(self) -> dict:
@@ -91,6 +113,68 @@ class TrainConfig:
     def from_json(cls, data: Mapping[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def identity(self) -> dict:
+        """The fields that make two configs the same run (all but those ``resume`` may change)."""
+        return run_identity(self.to_json())
+
+    def command_line(self, run_dir: str | Path, *, overwrite: bool = False) -> str:
+        """The ``elbocheck train`` command that starts this run (in a POSIX shell)."""
+        words = ["elbocheck", "train", self.model, "--data", self.data, "--epochs", str(self.epochs),
+                 "--batch-size", str(self.batch_size), "--lr", repr(float(self.lr)), "--seed", str(self.seed)]
+        if self.adversary_lr is not None:
+            words += ["--adversary-lr", repr(float(self.adversary_lr))]
+        if self.device != "auto":
+            words += ["--device", self.device]
+        if self.amp:
+            words.append("--amp")
+        if self.max_steps_per_epoch is not None:
+            words += ["--max-steps-per-epoch", str(self.max_steps_per_epoch)]
+        for flag, value, default in (("--divergence-floor", self.divergence_floor, DEFAULT_FLOOR),
+                                     ("--divergence-factor", self.divergence_factor, DEFAULT_FACTOR)):
+            if value != default:
+                words += [flag, "none" if value is None else repr(float(value))]
+        for flag, options in (("--model-option", self.model_options), ("--data-option", self.data_options)):
+            for key, value in options.items():
+                words += [flag, f"{key}={option_text(value)}"]
+        if self.tensorboard:
+            words.append("--tensorboard")
+        words += ["--out", str(run_dir)]
+        if overwrite:
+            words.append("--overwrite")
+        return shlex.join(words)
+
+
+# Fields that resume may change (the rest define the run), and those of them that change the numbers (recorded).
+RESUME_OVERRIDABLE = ("epochs", "device", "progress", "tensorboard", "amp", "lr", "adversary_lr", "divergence_floor",
+                      "divergence_factor")
+RECORDED_CHANGES = ("lr", "adversary_lr", "amp", "device")
+
+
+def run_identity(config_json: Mapping[str, Any]) -> dict:
+    return {key: value for key, value in config_json.items() if key not in (*RESUME_OVERRIDABLE, "changes")}
+
+
+def option_text(value: Any) -> str:
+    """A ``--model-option`` value as text that parses back to ``value`` (see ``parse_option`` of the command)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            literal = value
+        special = value.strip().lower() in ("true", "false", "none", "null")
+        return repr(value) if literal != value or special else value
+    return repr(value)
+
+
+def check_batch_size(cls: type, name: str, batch_size: int) -> None:
+    if batch_size < cls.min_batch_size:
+        raise ValueError(f"batch_size: model {name!r} needs batches of at least {cls.min_batch_size} examples "
+                         f"({cls.min_batch_size_reason}), got {batch_size}")
 
 
 @dataclass
@@ -123,17 +207,20 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{config.model}-{config.data}-seed{config.seed}"
 
 
-def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
-
-
 class Trainer:
     """Trains one model on one data set into a run directory.
 
     ``model`` and ``dataset`` may be given ready-made (tests do this to inject faults); otherwise they are built
-    from the config. Callbacks run after each epoch's checkpoint as ``callback(trainer, epoch, rows)``.
+    from the config. Callbacks run after each epoch's checkpoint as ``callback(trainer, epoch, rows)``. ``loggers``
+    (:class:`~.loggers.RunLogger`) receive each epoch's rows besides the run's own CSV/JSONL log (and TensorBoard
+    when ``config.tensorboard``).
+
+    The constructor takes the run directory's lock (released when :meth:`fit` returns or raises, or by
+    :meth:`close`) and checks, before writing anything, that the directory may take this run: for a new run it must
+    not hold another run (``overwrite=True`` removes the previous run's files on purpose); with ``resume=True`` the
+    newest readable checkpoint is loaded (none: the run starts over from its saved config). ``notes`` lists what a
+    user should know (a stale lock or ``running`` state taken over, a corrupt checkpoint passed over, a run started
+    over).
     """
 
     def __init__(
@@ -144,20 +231,27 @@ class Trainer:
         model: VariationalModel | None = None,
         dataset: DataSet | None = None,
         callbacks: Sequence[EpochCallback] = (),
+        loggers: Sequence[RunLogger] = (),
         resume: bool = False,
+        overwrite: bool = False,
     ) -> None:
         if model is None:
             config.validate()
+        else:
+            check_batch_size(type(model), config.model, config.batch_size)
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+        self.directory = RunDirectory(self.run_dir)
+        self.notes = self.directory.notes
+        self.directory.check_usable()  # fail fast, before loading data: a file, or in use
+        if not resume and not overwrite:  # fail fast, before loading data; checked again under the lock
+            self.directory.check_new_run(self._same_run, restart_command=self._restart_command())
         self.callbacks = list(callbacks)
+        self.loggers: list[RunLogger] = [RunLog()]
+        if config.tensorboard:
+            self.loggers.append(TensorBoardLogger())  # fails here, before anything is written, without the extra
+        self.loggers.extend(loggers)
         self.device = resolve_device(config.device)
-        checkpoint_path = self.run_dir / CHECKPOINT_NAME
-        if not resume and checkpoint_path.exists():
-            raise FileExistsError(
-                f"out: run directory {self.run_dir} already holds a run ({CHECKPOINT_NAME}); resume it with "
-                f"--resume {self.run_dir} or choose another --out"
-            )
         self.dataset = dataset if dataset is not None else load_dataset(config.data, **config.data_options)
         spec = self.dataset.spec()
         if model is None:
@@ -168,56 +262,149 @@ class Trainer:
         self.model = model.to(self.device)
         self.term_names = tuple(self.model.term_names)
         self.parameter_groups = self.model.parameter_groups()
-        learning_rates = {"model": config.lr, "adversary": config.adversary_lr or config.lr}
-        self.optimizers = {group: torch.optim.Adam(params, lr=learning_rates[group])
+        self.optimizers = {group: torch.optim.Adam(params, lr=self._learning_rates()[group])
                            for group, params in self.parameter_groups.items()}
         self.splits = {name: self._on_device(self.dataset.split(name)) for name in self.dataset.splits}
-        self.start_epoch = 0
-        if resume:
-            self.start_epoch = self._load_checkpoint(checkpoint_path)
-        else:
-            torch.manual_seed(config.seed)  # sampling stream; the model was initialised from the same seed above
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.run_dir / CONFIG_NAME, config.to_json())
-        self.log = RunLog(self.run_dir, self.term_names, tensorboard=config.tensorboard)
-        self.log.truncate_after(self.start_epoch)
+        self.guard = DivergenceGuard(math.prod(spec.event_shape), self.term_names, config.divergence_floor,
+                                     config.divergence_factor)
+        self.directory.open()  # the lock: raises RunDirectoryBusyError while another process trains here
+        try:
+            if resume:
+                self.start_epoch = self._prepare_resume()
+            else:
+                self.directory.prepare_new_run(self._same_run, overwrite=overwrite,
+                                               restart_command=self._restart_command())
+                self.start_epoch = 0
+                torch.manual_seed(config.seed)  # sampling stream; the model was initialised from the same seed above
+            self.completed_epoch = self.start_epoch
+            self.directory.write_config(config.to_json())
+        except BaseException:
+            self.directory.close()
+            raise
+
+    def _same_run(self, saved_config: Mapping[str, Any]) -> bool:
+        return run_identity(saved_config) == self.config.identity()
+
+    def _restart_command(self) -> str:
+        return self.config.command_line(self.run_dir, overwrite=True)
+
+    def _learning_rates(self) -> dict[str, float]:
+        return {"model": self.config.lr, "adversary": self.config.adversary_lr or self.config.lr}
+
+    def close(self) -> None:
+        """Release the run directory's lock (done by :meth:`fit`; needed only for a Trainer that never fits)."""
+        self.directory.close()
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        directory = getattr(self, "directory", None)
+        if directory is not None:
+            directory.close()
 
     # ----------------------------------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         last_rows: list[dict] = []
-        epoch = self.start_epoch
-        self._status("running", epoch)
+        state = "interrupted"
         try:
+            self._start_loggers()
+            self._status("running")
             for epoch in range(self.start_epoch + 1, self.config.epochs + 1):
                 rows = [self._train_epoch(epoch)]
                 for split in self.splits:
                     if split != "train":
                         rows.append(self._evaluate_split(split, epoch))
                 self._check_parameters(epoch)
-                self.log.write(rows)
+                self._log_epoch(epoch, rows)
+                self.guard.check(rows)
                 self._save_checkpoint(epoch)
+                self.completed_epoch = epoch
+                self._status("running")
                 last_rows = rows
                 self._print_epoch(rows)
                 for callback in self.callbacks:
                     callback(self, epoch, rows)
+            self._status("completed")
+            state = "completed"
         except NonFiniteTermError as error:
-            kept = self.run_dir / CHECKPOINT_NAME
+            state = "failed"
             located = error.located(
-                epoch=error.epoch if error.epoch is not None else epoch,
+                epoch=error.epoch if error.epoch is not None else self.completed_epoch + 1,
                 split=error.split or "train",
                 step=error.step,
-                checkpoint=str(kept) if kept.exists() else "none (no epoch completed)",
+                checkpoint=self._kept_checkpoint(),
+                advice=self._advice_after_failure(),
             )
-            self._status("failed", epoch - 1, str(located))
-            self.log.close()
+            self._record_failure(located, "non_finite")
             raise located from error
-        except BaseException as error:
-            self._status("interrupted", self._checkpoint_epoch(), f"{type(error).__name__}: {error}")
-            self.log.close()
+        except DivergenceError as error:
+            state = "failed"
+            located = error.located(f"the last good checkpoint is kept: {self._kept_checkpoint()}; "
+                                    f"{self._advice_after_failure()}")
+            self._record_failure(located, "diverged")
+            raise located from error
+        except RunDirectoryWriteError as error:
+            state = "failed"
+            self._record_failure(error, "write_error")
             raise
-        self._status("completed", self.config.epochs)
-        self.log.close()
+        except BaseException as error:
+            try:
+                self._status("interrupted", f"{type(error).__name__}: {error}")
+            except RunDirectoryError:
+                pass  # the original error matters more
+            raise
+        finally:
+            self._finish_loggers(state)
+            self.close()
         return TrainResult(self.run_dir, self.config.epochs, last_rows, self.model)
+
+    def _start_loggers(self) -> None:
+        info = RunInfo(self.run_dir, self.config.to_json(), self.term_names,
+                       (*LEADING_COLUMNS, *self.term_names, *TRAILING_COLUMNS), self.start_epoch)
+        for logger in self.loggers:
+            if self._is_own(logger):
+                with writing(self.run_dir, "preparing the log"):
+                    logger.start(info)
+            else:
+                logger.start(info)
+        self.guard.remember(read_log_rows(self.run_dir))  # the best ELBO of the epochs kept, on resume
+
+    def _log_epoch(self, epoch: int, rows: list[dict]) -> None:
+        for logger in self.loggers:
+            if self._is_own(logger):  # an OSError of the run's own files is a write error of the run directory
+                with writing(self.run_dir, f"logging epoch {epoch}"):
+                    logger.log_epoch(epoch, rows)
+            else:
+                logger.log_epoch(epoch, rows)
+
+    def _finish_loggers(self, state: str) -> None:
+        for logger in self.loggers:
+            try:
+                logger.finish(state)
+            except Exception as error:  # noqa: BLE001 - one logger's failure must not hide the run's outcome
+                self.notes.append(f"logger {type(logger).__name__} failed to finish: {type(error).__name__}: {error}")
+
+    @staticmethod
+    def _is_own(logger: RunLogger) -> bool:
+        return type(logger) in (RunLog, TensorBoardLogger)
+
+    def _kept_checkpoint(self) -> str:
+        path = self.run_dir / CHECKPOINT_NAME
+        if self.completed_epoch > 0 and path.is_file():
+            return str(path)
+        return "none (no epoch completed)"
+
+    def _advice_after_failure(self) -> str:
+        return (f"to continue with a smaller learning rate: elbocheck train --resume {shlex.quote(str(self.run_dir))} "
+                f"--lr {self.config.lr / 10:g}")
+
+    def _record_failure(self, error: Exception, failure: str) -> None:
+        if not self.directory.record_failure(self.completed_epoch, str(error), failure):
+            self.notes.append(f"{self.run_dir}: status.json could not be set to 'failed' either")
 
     # ----------------------------------------------------------------------------------------------------------------
     def _on_device(self, batch: Batch) -> Batch:
@@ -248,8 +435,10 @@ class Trainer:
         totals = torch.zeros(len(self.term_names), dtype=torch.float64)
         examples = 0
         start = time.perf_counter()
-        bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", disable=not self.config.progress,
-                   leave=False, dynamic_ncols=True)
+        # No tqdm object at all without a bar: tqdm takes a multiprocessing lock that forked processes share, and a
+        # process killed while holding it would hang the others.
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", leave=False,
+                   dynamic_ncols=True) if self.config.progress else None
         try:
             for step, batch in enumerate(batches, start=1):
                 if step > steps:
@@ -257,11 +446,14 @@ class Trainer:
                 values = self.train_step(batch, epoch, step)
                 totals += values * batch.size
                 examples += batch.size
-                bar.update(1)
-                bar.set_postfix(refresh=False, ordered_dict={name: f"{values[self.term_names.index(name)].item():.4g}"
-                                 for name in PROGRESS_TERMS if name in self.term_names})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(refresh=False, ordered_dict={
+                        name: f"{values[self.term_names.index(name)].item():.4g}"
+                        for name in PROGRESS_TERMS if name in self.term_names})
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
         return self._row(epoch, "train", totals / max(examples, 1), examples, time.perf_counter() - start)
 
     def train_step(self, batch: Batch, epoch: int = 0, step: int = 0) -> torch.Tensor:
@@ -343,35 +535,69 @@ class Trainer:
             "term_names": list(self.term_names),
             "config": self.config.to_json(),
         }
-        path = self.run_dir / CHECKPOINT_NAME
-        temporary = path.with_suffix(".pt.tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, path)  # atomic: a kill leaves either the old or the new checkpoint
+        with writing(self.run_dir / CHECKPOINT_NAME, f"saving the checkpoint of epoch {epoch}"):
+            save_checkpoint(self.run_dir, state)
 
-    def _load_checkpoint(self, path: Path) -> int:
-        if not path.is_file():
-            raise FileNotFoundError(f"resume: no checkpoint at {path}; the run never completed an epoch")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    def _prepare_resume(self) -> int:
+        """Load the newest readable checkpoint (under the lock); returns its epoch, 0 when the run starts over."""
+        saved = self.directory.read_config()
+        if saved is not None and not self._same_run(saved):
+            differing = sorted(key for key in set(run_identity(saved)) | set(self.config.identity())
+                               if run_identity(saved).get(key) != self.config.identity().get(key))
+            raise RunDirectoryOccupiedError(
+                f"resume: the run in {self.run_dir} was started with another config (differing in "
+                f"{', '.join(differing)}); nothing was changed. Resume it with its own config (elbocheck train "
+                f"--resume {self.run_dir}), or start this one with another --out or --overwrite", str(self.run_dir))
+        stale = self.directory.stale_running_note()
+        if stale is not None:
+            self.notes.append(stale)
+        try:
+            loaded = load_checkpoint(self.run_dir, self._apply_checkpoint)
+        except CheckpointError as error:
+            located = CheckpointError(f"{error}; start the run over with: {self._restart_command()}", error.path)
+            previous = self.directory.read_status() or {}
+            self.directory.record_failure(int(previous.get("epochs_completed", 0)), str(located),
+                                          "checkpoint_unreadable")
+            raise located from error
+        if loaded is None:
+            self.notes.append(f"{self.run_dir}: no checkpoint: the run stopped before its first epoch ended; starting "
+                              "it over from epoch 1 with its saved config (the same result as an uninterrupted run)")
+            torch.manual_seed(self.config.seed)  # as a new run does
+            return 0
+        state, path, notes = loaded
+        self.notes.extend(notes)
+        epoch = int(state["epoch"])
+        if self.config.epochs < epoch:
+            raise ValueError(f"epochs: the run in {self.run_dir} has completed {epoch} epochs, so --epochs must be at "
+                             f"least {epoch} (got {self.config.epochs}); nothing was changed")
+        self._record_changes(state.get("config") or {}, epoch)
+        return epoch
+
+    def _apply_checkpoint(self, state: Mapping[str, Any]) -> None:
         if tuple(state["term_names"]) != self.term_names:
-            raise ValueError(
-                f"resume: checkpoint terms {state['term_names']} differ from the model's {self.term_names}"
-            )
+            raise ValueError(f"its terms {list(state['term_names'])} differ from the model's {list(self.term_names)}")
         self.model.load_state_dict(state["model_state"])
         for group, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizer_states"][group])
+            for parameter_group in optimizer.param_groups:  # the config's rate: resume may change it
+                parameter_group["lr"] = self._learning_rates()[group]
         torch.set_rng_state(state["torch_rng_state"])
-        if self.device.type == "cuda" and state["cuda_rng_states"]:
+        if self.device.type == "cuda" and state.get("cuda_rng_states"):
             torch.cuda.set_rng_state_all(state["cuda_rng_states"])
-        return int(state["epoch"])
 
-    def _checkpoint_epoch(self) -> int:
-        path = self.run_dir / CHECKPOINT_NAME
-        if not path.is_file():
-            return 0
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    def _record_changes(self, checkpoint_config: Mapping[str, Any], epoch: int) -> None:
+        """Note in ``config.changes`` what differs from the config the checkpoint was trained with."""
+        kept = [change for change in self.config.changes if change.get("after_epoch", 0) < epoch]
+        current = self.config.to_json()
+        for key in RECORDED_CHANGES:
+            if key in checkpoint_config and checkpoint_config[key] != current[key]:
+                kept.append({"after_epoch": epoch, "field": key, "from": checkpoint_config[key], "to": current[key]})
+                self.notes.append(f"{self.run_dir}: {key} changes from {checkpoint_config[key]} to {current[key]} "
+                                  f"after epoch {epoch} (recorded in config.json under 'changes')")
+        self.config.changes = kept
 
-    def _status(self, state: str, epoch: int, message: str = "") -> None:
-        _write_json(self.run_dir / STATUS_NAME, {"state": state, "epochs_completed": epoch, "message": message})
+    def _status(self, state: str, message: str = "") -> None:
+        self.directory.write_status(state, self.completed_epoch, message)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -381,35 +607,56 @@ def train(
     run_dir: str | Path | None = None,
     *,
     callbacks: Sequence[EpochCallback] = (),
+    loggers: Sequence[RunLogger] = (),
+    overwrite: bool = False,
     **config_fields: Any,
 ) -> TrainResult:
-    """Train model ``model`` on data set ``data`` (fields of :class:`TrainConfig` as keywords) into ``run_dir``."""
+    """Train model ``model`` on data set ``data`` (fields of :class:`TrainConfig` as keywords) into ``run_dir``
+    (``overwrite=True`` replaces a run already there)."""
     valid = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "data"}
     unknown = sorted(set(config_fields) - valid)
     if unknown:
         raise TypeError(f"train: unknown argument(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
     config = TrainConfig(model=model, data=data, **config_fields)
-    return Trainer(config, run_dir, callbacks=callbacks).fit()
-
-
-RESUME_OVERRIDABLE = ("epochs", "device", "progress", "tensorboard", "amp")
+    return Trainer(config, run_dir, callbacks=callbacks, loggers=loggers, overwrite=overwrite).fit()
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"resume: no {CONFIG_NAME} in {run_dir} (is it a run directory?)")
-    return TrainConfig.from_json(json.loads(path.read_text()))
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+        return TrainConfig.from_json(saved)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"resume: {path} is not a readable config ({error}); the run cannot be rebuilt from it")\
+            from error
 
 
-def resume(run_dir: str | Path, *, callbacks: Sequence[EpochCallback] = (), model: VariationalModel | None = None,
-           dataset: DataSet | None = None, **overrides: Any) -> TrainResult:
-    """Continue the run in ``run_dir`` from its last checkpoint (optionally to more ``epochs``, on another device)."""
+# Settings where ``None`` is a value (the rule switched off), not "unchanged".
+NONE_IS_A_VALUE = ("divergence_floor", "divergence_factor")
+
+
+def resume(run_dir: str | Path, *, callbacks: Sequence[EpochCallback] = (), loggers: Sequence[RunLogger] = (),
+           model: VariationalModel | None = None, dataset: DataSet | None = None, **overrides: Any) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, optionally to more ``epochs``, on another device,
+    with another learning rate or divergence guard (see ``RESUME_OVERRIDABLE``; a value of ``None`` leaves a setting
+    unchanged, except for ``divergence_floor`` / ``divergence_factor``, where ``None`` switches the rule off)."""
+    return resumed_trainer(run_dir, callbacks=callbacks, loggers=loggers, model=model, dataset=dataset,
+                           **overrides).fit()
+
+
+def resumed_trainer(run_dir: str | Path, *, callbacks: Sequence[EpochCallback] = (),
+                    loggers: Sequence[RunLogger] = (), model: VariationalModel | None = None,
+                    dataset: DataSet | None = None, **overrides: Any) -> Trainer:
+    """The :class:`Trainer` that :func:`resume` fits (its ``notes`` say what it found in the run directory)."""
     unknown = sorted(set(overrides) - set(RESUME_OVERRIDABLE))
     if unknown:
         raise TypeError(f"resume: cannot override {', '.join(unknown)}; overridable: {', '.join(RESUME_OVERRIDABLE)}")
     config = load_config(run_dir)
     for key, value in overrides.items():
-        if value is not None:
+        if value is not None or key in NONE_IS_A_VALUE:
             setattr(config, key, value)
-    return Trainer(config, run_dir, callbacks=callbacks, model=model, dataset=dataset, resume=True).fit()
+    return Trainer(config, run_dir, callbacks=callbacks, loggers=loggers, model=model, dataset=dataset, resume=True)

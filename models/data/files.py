@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import gzip
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,8 @@ DSPRITES_KEYS = ("imgs", "latents_classes", "latents_values")
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _existing_file(path: str | Path, parameter: str) -> Path:
@@ -40,15 +44,28 @@ def load_dsprites_npz(
 ) -> DataSet:
     """A random subset of ``size`` images (all when ``None``) of a local dSprites ``.npz`` as a :class:`DataSet`."""
     file = _existing_file(path, "path")
-    with np.load(file, allow_pickle=False) as archive:
-        missing = [key for key in DSPRITES_KEYS if key not in archive.files]
-        if missing:
-            raise KeyError(
-                f"{file}: missing array(s) {', '.join(missing)}; a dSprites file has {', '.join(DSPRITES_KEYS)}"
-            )
-        images = archive["imgs"]
-        classes = archive["latents_classes"]
-        archive["latents_values"]  # read so that a truncated file fails here, with its name
+    expected = f"expected the dSprites .npz (a zip archive with the arrays {', '.join(DSPRITES_KEYS)})"
+    with file.open("rb") as handle:
+        start = handle.read(len(_ZIP_MAGIC))
+    if start != _ZIP_MAGIC:
+        kind = "a single .npy array" if start.startswith(_NPY_MAGIC[: len(start)]) and start else "not a zip archive"
+        raise ValueError(f"path: {file} is {kind}; {expected}")
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            missing = [key for key in DSPRITES_KEYS if key not in archive.files]
+            if missing:
+                raise ValueError(f"path: {file} lacks the array(s) {', '.join(missing)}; {expected}")
+            images = archive["imgs"]
+            classes = archive["latents_classes"]
+            archive["latents_values"]  # read so that a truncated file fails here, with its name
+    except (OSError, EOFError, zipfile.BadZipFile) as error:  # a truncated or damaged archive
+        raise ValueError(f"path: {file} cannot be read as a .npz archive ({type(error).__name__}: {error}); "
+                         f"{expected}") from error
+    except ValueError as error:
+        if str(error).startswith("path: "):
+            raise
+        raise ValueError(f"path: {file} holds arrays numpy cannot read without pickle ({error}); {expected}") \
+            from error
     if images.ndim != 3:
         raise ValueError(f"{file}: 'imgs' must have shape (N, H, W), got {images.shape}")
     if classes.shape != (len(images), 6):
@@ -70,15 +87,20 @@ def load_dsprites_npz(
     )
 
 
-def _read_maybe_gzip(file: Path) -> bytes:
+def _read_maybe_gzip(file: Path, parameter: str) -> bytes:
     raw = file.read_bytes()
-    return gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw
+    if raw[:2] != _GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:  # truncated or damaged
+        raise ValueError(f"{parameter}: {file} is a damaged gzip file ({type(error).__name__}: {error})") from error
 
 
 def read_idx(path: str | Path, expected_magic: int, parameter: str) -> np.ndarray:
     """Parse an idx file (uint8 payload) into an array of its declared shape, checking magic number and length."""
     file = _existing_file(path, parameter)
-    data = _read_maybe_gzip(file)
+    data = _read_maybe_gzip(file, parameter)
     if len(data) < 4:
         raise ValueError(f"{parameter}: {file} is too short to be an idx file")
     magic = int.from_bytes(data[:4], "big")

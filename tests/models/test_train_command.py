@@ -50,12 +50,26 @@ def test_resume_refuses_to_change_what_defines_the_run(tmp_path, capsys):
     assert train_command.main(["vae", "--data", "digits", "--data-option", "size=100", "--epochs", "1",
                                "--out", str(run), *TINY_ARGS]) == 0
     capsys.readouterr()
-    assert train_command.main(["--resume", str(run), "--lr", "0.1"]) == 2
-    assert "--lr cannot change when resuming" in capsys.readouterr().err
+    assert train_command.main(["--resume", str(run), "--seed", "1"]) == 2
+    assert "--seed cannot change when resuming" in capsys.readouterr().err
     assert train_command.main(["beta_vae", "--resume", str(run)]) == 2
     assert "trains 'vae', not 'beta_vae'" in capsys.readouterr().err
-    assert train_command.main(["vae", "--data", "digits", "--out", str(run), "--no-progress"]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert train_command.main(["vae", "--data", "digits", "--out", str(run), "--no-progress"]) == 5
+    assert "holds another run (vae on digits (seed 0): 1 of 1 epochs, completed)" in capsys.readouterr().err
+
+
+def test_the_learning_rate_may_change_on_resume_and_the_change_is_recorded(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_command.main(["vae", "--data", "digits", "--data-option", "size=100", "--epochs", "1",
+                               "--out", str(run), *TINY_ARGS]) == 0
+    assert train_command.main(["--resume", str(run), "--epochs", "2", "--lr", "1e-4", "--no-progress"]) == 0
+    assert "lr changes from 0.001 to 0.0001 after epoch 1" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["lr"] == 1e-4
+    assert config["changes"] == [{"after_epoch": 1, "field": "lr", "from": 0.001, "to": 0.0001}]
+    import torch
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["optimizer_states"]["model"]["param_groups"][0]["lr"] == 1e-4
 
 
 def test_list_shows_models_terms_and_data_sets(capsys):

@@ -6,32 +6,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from elbocheck.models import VAE, NonFiniteTermError
+from elbocheck.models.errors import RunDirectoryOccupiedError
 from elbocheck.models.run_log import read_log_rows
-from elbocheck.models.trainer import TrainConfig, Trainer, resume, train
-from model_testing import TINY_NETWORK, tiny_dataset
-
-TINY = {**TINY_NETWORK, "latent_dim": 2}
-
-
-def tiny_config(**fields):
-    values = dict(model="vae", data="digits", epochs=4, batch_size=32, lr=3e-3, seed=0, device="cpu",
-                  progress=False, max_steps_per_epoch=2, model_options=dict(TINY),
-                  data_options={"size": 100})
-    values.update(fields)
-    return TrainConfig(**values)
-
-
-def epochs_per_split(run_dir):
-    counts: dict = {}
-    for row in read_log_rows(run_dir):
-        counts.setdefault(row["split"], []).append(row["epoch"])
-    return counts
+from elbocheck.models.trainer import Trainer, resume, train
+from model_testing import tiny_dataset
+from run_testing import TINY, epochs_per_split, tiny_config
 
 
 class StopAfter(Exception):
@@ -118,8 +102,8 @@ def test_resume_can_extend_a_finished_run(tmp_path):
     Trainer(tiny_config(epochs=2), tmp_path / "run").fit()
     resume(tmp_path / "run", epochs=3, progress=False)
     assert epochs_per_split(tmp_path / "run")["train"] == [1, 2, 3]
-    with pytest.raises(TypeError, match="cannot override lr"):
-        resume(tmp_path / "run", lr=1.0)
+    with pytest.raises(TypeError, match="cannot override batch_size"):
+        resume(tmp_path / "run", batch_size=8)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         resume(tmp_path / "nothing")
 
@@ -226,7 +210,7 @@ def test_bad_arguments_name_the_problem(tmp_path):
         with pytest.raises(ValueError, match="CUDA was requested but no CUDA device is available"):
             Trainer(tiny_config(device="cuda"), tmp_path / "a")
     Trainer(tiny_config(epochs=1), tmp_path / "done").fit()
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(RunDirectoryOccupiedError, match="already holds this run"):
         Trainer(tiny_config(epochs=1), tmp_path / "done")
 
 
@@ -256,6 +240,6 @@ def test_a_log_with_other_columns_is_refused_not_overwritten(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "log.csv").write_text("epoch,split,something_else\n1,train,0.5\n")
-    with pytest.raises(ValueError, match="has columns .* use another run directory"):
+    with pytest.raises(RunDirectoryOccupiedError, match=r"holds files of a run \(log.csv\) but no readable config"):
         Trainer(tiny_config(), run)
     assert (run / "log.csv").read_text() == "epoch,split,something_else\n1,train,0.5\n"

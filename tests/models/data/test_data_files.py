@@ -1,4 +1,5 @@
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -36,12 +37,33 @@ def test_dsprites_npz_loader(tmp_path):
 def test_dsprites_errors_name_the_file_and_key(tmp_path):
     file = tmp_path / "broken.npz"
     _write_dsprites(file, drop="latents_classes")
-    with pytest.raises(KeyError, match="latents_classes"):
+    with pytest.raises(ValueError, match=f"path: {re.escape(str(file))} lacks the array.s. latents_classes"):
         load_dataset("dsprites", path=str(file))
     with pytest.raises(FileNotFoundError, match="path: no such file"):
         load_dataset("dsprites", path=str(tmp_path / "missing.npz"))
     with pytest.raises(ValueError, match="needs option"):
         load_dataset("dsprites")
+
+
+def test_a_dsprites_path_to_another_kind_of_file_names_the_path(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("these are not images\n")
+    with pytest.raises(ValueError, match=f"path: {re.escape(str(text))} is not a zip archive; expected the dSprites"):
+        load_dataset("dsprites", path=str(text))
+    array = tmp_path / "imgs.npy"
+    np.save(array, np.zeros((2, 64, 64), dtype=np.uint8))
+    with pytest.raises(ValueError, match="is a single .npy array; expected the dSprites .npz"):
+        load_dataset("dsprites", path=str(array))
+    whole = tmp_path / "whole.npz"
+    _write_dsprites(whole)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ValueError, match=f"path: {re.escape(str(cut))} cannot be read as a .npz archive"):
+        load_dataset("dsprites", path=str(cut))
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="is not a zip archive"):
+        load_dataset("dsprites", path=str(empty))
 
 
 def _idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -84,3 +106,7 @@ def test_mnist_errors_name_the_argument(tmp_path):
     truncated.write_bytes(_idx_bytes(images, 0x803)[:-10])
     with pytest.raises(ValueError, match="declares shape"):
         load_dataset("mnist", path=str(truncated))
+    cut_gzip = tmp_path / "cut.gz"
+    cut_gzip.write_bytes(gzip.compress(_idx_bytes(images, 0x803))[:-12])
+    with pytest.raises(ValueError, match=f"path: {re.escape(str(cut_gzip))} is a damaged gzip file"):
+        load_dataset("mnist", path=str(cut_gzip))
