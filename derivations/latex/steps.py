@@ -7,11 +7,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy
+from lark import Tree
 
 from ..checker import Checker, Derivation, DerivationResult, Step, StepResult
 from ..model import Model, ModelError
 from .document import Document, LatexError, LogicalLine, Section, Source, parse_document, read_document
 from .header import Header, LineRef, Selector, parse_header
+from .lowering import judge, make_step
 from .reader import Built, LineReader
 
 # ------------------------------------------------------------------------------------------------ assembly
@@ -94,6 +96,10 @@ class SectionReader:
                 out.append(factorization)
         return tuple(out)
 
+    def substitutions_for(self, previous, line, link: bool):
+        return tuple(s for selectors, s, _ in self.header.substitutions
+                     if selectors is None or self.selected(selectors, previous, line, link))
+
     def relation_override(self, previous, line):
         """(found, relation) from the header's ``step`` clauses for the link into ``line``."""
         found, relation = False, None
@@ -124,28 +130,33 @@ class SectionReader:
                     f"and the model declares one variable {name}; expected the same data point on both sides",
                     line.offset(other[1]))
         assumptions = self.assumptions_for(previous, line, link)
-        self.steps.append(Step(lhs.expr, relation, rhs.expr, assumptions=assumptions, label=label, line=line_number))
+        self.steps.append(make_step(lhs.expr, relation, rhs.expr, model=self.model, assumptions=assumptions,
+                                    substitutions=self.substitutions_for(previous, line, link), label=label,
+                                    line=line_number, datapoints=self.header.datapoints is not None))
 
     def read(self) -> None:
         chain = _Chain()
         previous: LogicalLine | None = None
         for line in self.section.lines:
-            reader = LineReader(self.source, line, self.model, self.definitions)
+            reader = LineReader(self.source, line, self.model, self.definitions, self.header)
             read = reader.read()
             found, override = self.relation_override(previous, line)
             trees = read.trees
             relations = list(read.relations)
+            counted = [r for r, _ in relations if r != "implies"]  # relation k of a line counts these
             first = trees[0]
             name = reader.name_of(first)
+            known = reader.defined_name(name)  # the definition a name refers to (itself, or its family)
             link_relation: str | None = None
             link_where = 0
             built: list[Built] = []
             origin = "expression"
             defines = False
-            if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
+            consumed = 0  # relations of the line before the loop below (a definition's)
+            if read.leading is not None and len(trees) == 1 and name is not None and known is None \
                     and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
                 # "&= \mathcal{L}(x)" on its own row names the expression before it
-                self.definitions[name] = chain.exit.expr
+                self.define(name, chain.exit.expr, line)
                 continue
             if read.leading is not None:
                 if chain.exit is None and not found:
@@ -154,14 +165,14 @@ class SectionReader:
                 link_relation, link_where = read.leading
                 built.append(reader.expression(first))
                 origin = chain.origin or "expression"
-            elif name is not None and len(trees) > 1 and name not in self.definitions:
+            elif name is not None and len(trees) > 1 and known is None:
                 relation, where = relations[0]
                 if relation not in ("=", ":="):
                     raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
                 value = reader.expression(trees[1])
-                self.definitions[name] = value.expr
-                self.defined_at[name] = self.ref(line)
+                self.define(name, value.expr, line)
                 defines = True
+                consumed = 1
                 built.append(value)
                 trees, relations = trees[1:], relations[1:]
                 if chain.origin == "expression" and chain.exit is not None and relation == "=":
@@ -190,18 +201,46 @@ class SectionReader:
                               self.line_number(line, link_where), chain.line, line, True, link_where)
             elif read.leading is None:
                 chain.origin = origin
-            for k, (relation, where) in enumerate(relations):
-                last_name = reader.name_of(trees[k + 1])
-                if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
-                        and relation in ("=", ":="):
-                    # "... = \mathcal{L}(x)" at the end of a line names the expression before it
-                    self.definitions[last_name] = built[-1].expr
+            number = consumed  # relations counted so far
+            first_step = True
+            k = 0
+            while k < len(relations):
+                relation, where = relations[k]
+                if relation == "implies":  # "A \geq 0 \implies B": a new statement starts
+                    built.append(reader.expression(trees[k + 1]))
+                    k += 1
+                    continue
+                number += 1
+                target = trees[k + 1]
+                target_name = reader.name_of(target)
+                negated = self.negated_name(reader, target)
+                last = k == len(relations) - 1
+                if last and relation in ("=", ":=") and (
+                        (target_name is not None and reader.defined_name(target_name) is None) or negated):
+                    # "... = \mathcal{L}(x)" (or "= -\mathcal{L}(x)") at the end names the expression before it
+                    if negated:
+                        self.define(negated, -built[-1].expr, line)
+                    else:
+                        self.define(target_name, built[-1].expr, line)
                     break
-                built.append(reader.expression(trees[k + 1]))
+                if not last and target_name is not None and reader.defined_name(target_name) is None and \
+                        relations[k + 1][0] in ("=", ":="):
+                    # "e0 \geq \mathcal{L}(x) = e1": the name is defined by what follows it; the step is e0 >= e1
+                    value = reader.expression(trees[k + 2])
+                    self.define(target_name, value.expr, line)
+                    built.append(value)
+                    step_number, number = number, number + 1
+                    k += 2
+                else:
+                    built.append(reader.expression(target))
+                    step_number = number
+                    k += 1
                 lhs = built[-2]
-                label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
-                if k == 0 and read.leading is None and not defines and name in self.defined_at:
-                    label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
+                label = self.ref(line) if len(counted) == 1 else f"{self.ref(line)}, relation {step_number}"
+                if first_step and read.leading is None and not defines and known is not None and \
+                        known in self.defined_at:
+                    label = f"{self.defined_at[known]} -> {label}"  # a name defined before, checked again
+                first_step = False
                 self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
             if link_relation is not None:
                 chain.origin = chain.origin or origin
@@ -210,10 +249,24 @@ class SectionReader:
             previous = line
             self.lines.append(line)
 
+    def define(self, name: str, value, line: LogicalLine) -> None:
+        self.definitions[name] = value
+        self.defined_at.setdefault(name, self.ref(line))
+
+    @staticmethod
+    def negated_name(reader: LineReader, tree) -> str | None:
+        """The name in ``-\\mathcal{L}(x)`` when it is not defined yet (``= -\\mathcal{L}(x)`` names the negation)."""
+        if isinstance(tree, Tree) and tree.data == "neg":
+            name = reader.name_of(tree.children[1])
+            if name is not None and reader.defined_name(name) is None:
+                return name
+        return None
+
     def unused_selectors(self) -> LatexError | None:
         tags = ", ".join(f"({line.tag})" for line in self.lines if line.tag) or "none"
-        for selectors, _, offset in list(self.header.relations) + [(s, None, o) for s, _, o in self.header.assumptions
-                                                                   if s is not None]:
+        for selectors, _, offset in list(self.header.relations) + [
+                (s, None, o) for s, _, o in list(self.header.assumptions) + list(self.header.substitutions)
+                if s is not None] + [(m.selectors, None, m.offset) for m in self.header.measures if m.selectors]:
             for s in selectors:
                 if not s.used:
                     return self.source.error(
@@ -310,7 +363,7 @@ def check_parsed(parsed: ParsedFile, checker: Checker | None = None) -> CheckedF
         for index, step in enumerate(derivation.steps, start=1):
             start = time.perf_counter()
             try:
-                step_results.append(checker.check_step(derivation.model, step, index))
+                step_results.append(judge(checker, derivation.model, step, index))
             except ModelError as error:
                 step_results.append(_failed_step(step, index, f"the model cannot give this step a meaning: {error}",
                                                  time.perf_counter() - start))
