@@ -212,9 +212,13 @@ def _lower_samples(lhs, rhs, model: Model) -> tuple[Expr, Expr, str]:
 
 
 def make_step(lhs, relation: str, rhs, *, model: Model, assumptions=(), substitutions=(), label: str = "",
-              line: int | None = None, datapoints: bool = False) -> Step:
-    """The step the engine checks for ``lhs relation rhs`` as the reader built it (see the module docstring)."""
+              line: int | None = None, datapoints: bool = False, condition: str = "") -> Step:
+    """The step the engine checks for ``lhs relation rhs`` as the reader built it (see the module docstring).
+    ``condition``: the statement before ``\\implies`` when the text derives this one from it."""
     caveats, readings = [], []
+    if condition:
+        caveats.append(f"the text states it as following from {condition} (\\implies), and is checked as a statement "
+                       "of its own: where the condition fails, a counterexample would not refute the text")
     try:
         lhs, rhs, caveat = _lower_samples(lhs, rhs, model)
     except _Unreadable as why:
@@ -276,6 +280,9 @@ def _without_unused_samples(model: Model, step: Step) -> Model:
     1/(1 - alpha) at alpha -> 1, can pass for a counterexample). The number of samples stays a coefficient >= 1."""
     if not model.samples:
         return model
+    sizes = {size for size in model.sample_sizes.values() if not size.is_Integer}
+    if any(sizes & sympy.sympify(side).free_symbols for side in (step.lhs, step.rhs)):
+        return model  # the step is about the number of samples itself, a whole number
     for side in (step.lhs, step.rhs):
         if copies_in(side, model.samples) or any(isinstance(node, IndexedProduct) for node in
                                                    sympy.preorder_traversal(side)):
@@ -287,9 +294,44 @@ def _without_unused_samples(model: Model, step: Step) -> Model:
     return replace(model, samples={}, coefficients=coefficients)
 
 
+def _components_written_out(model: Model, step: Step) -> Step:
+    """``step`` with each vector written as its components (``q(z|x)`` -> ``q(z_1, z_2|x)``) when the model declares
+    factors over particular components (``p(z_1|z_2)``): such a model has no generic form, and a step that names the
+    components is checked on the numeric model (the same claim: a vector is the tuple of its components)."""
+    if not model.vectors or model.generic or model.has_symbolic_sizes():
+        return step
+    try:
+        model.generic_model()
+        return step
+    except ModelError:
+        pass
+    components = {sympy.Symbol(v): tuple(sympy.Symbol(c) for c in model.components[v]) for v in model.vectors}
+
+    def spread(names):
+        out = []
+        for n in names:
+            out.extend(components.get(n, (n,)))
+        return out
+
+    def walk(node):
+        if isinstance(node, Density):
+            return Density(node.family, spread(node.targets), spread(node.given), node.subscript)
+        if isinstance(node, MutualInformation):
+            return MutualInformation(spread(node.first), spread(node.second), spread(node.given), node.family)
+        if not isinstance(node, sympy.Basic) or not node.args:
+            return node
+        args = [walk(a) for a in node.args]
+        if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, sympy.log)):
+            return node.func(*args, evaluate=False)
+        return node.func(*args)
+
+    return replace(step, lhs=walk(step.lhs), rhs=walk(step.rhs))
+
+
 def judge(checker: Checker, model: Model, step: Step, index: int) -> StepResult:
     """The checker's verdict on ``step``, with what its reading implies (:class:`ReadStep`)."""
     model = _without_unused_samples(model, step)
+    step = _components_written_out(model, step)
     if not isinstance(step, ReadStep):
         return checker.check_step(model, step, index)
     start = time.perf_counter()
@@ -308,7 +350,7 @@ def judge(checker: Checker, model: Model, step: Step, index: int) -> StepResult:
         result = replace(result, verdict="undecided", counterexample=None,
                          reason=f"a counterexample was found, but it does not refute the text: {step.caveat}")
     if step.as_written is not None:
-        written = checker.check_step(model, step.as_written, index)
+        written = checker.check_step(model, _components_written_out(model, step.as_written), index)
         if written.verdict == "proven":
             without = {"verdict": "proven", "certificate": written.certificate,
                        "reason": "the step holds without the assumption"}

@@ -113,7 +113,7 @@ class SectionReader:
         return found, relation
 
     def add_step(self, lhs: Built, relation: str, rhs: Built, label: str, line_number: int, previous, line,
-                 link: bool, where: int) -> None:
+                 link: bool, where: int, condition: str = "") -> None:
         if lhs.has_const or rhs.has_const:
             if relation == "=":
                 relation = "=const"
@@ -132,7 +132,8 @@ class SectionReader:
         assumptions = self.assumptions_for(previous, line, link)
         self.steps.append(make_step(lhs.expr, relation, rhs.expr, model=self.model, assumptions=assumptions,
                                     substitutions=self.substitutions_for(previous, line, link), label=label,
-                                    line=line_number, datapoints=self.header.datapoints is not None))
+                                    line=line_number, datapoints=self.header.datapoints is not None,
+                                    condition=condition))
 
     def read(self) -> None:
         chain = _Chain()
@@ -203,10 +204,12 @@ class SectionReader:
                 chain.origin = origin
             number = consumed  # relations counted so far
             first_step = True
+            condition = ""  # "A \geq 0 \implies B": the statement that B follows from
             k = 0
             while k < len(relations):
                 relation, where = relations[k]
-                if relation == "implies":  # "A \geq 0 \implies B": a new statement starts
+                if relation == "implies":  # a new statement starts
+                    condition = f"the statement before it on {self.ref(line)}"
                     built.append(reader.expression(trees[k + 1]))
                     k += 1
                     continue
@@ -241,7 +244,8 @@ class SectionReader:
                         known in self.defined_at:
                     label = f"{self.defined_at[known]} -> {label}"  # a name defined before, checked again
                 first_step = False
-                self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
+                self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where,
+                              condition)
             if link_relation is not None:
                 chain.origin = chain.origin or origin
             chain.exit = built[-1]
