@@ -136,13 +136,48 @@ def _unwrap(expr, model: Model):
     """``expr`` without :class:`SampleCount`, and with expectations over the samples of a sum of weights (not under a
     log) written as expectations under the sampling density."""
     if isinstance(expr, SampleCount):
-        return _linear_sample_value(_unwrap(expr.expectation, model), expr.count, model)
+        expectation = _unwrap(expr.expectation, model)
+        if expr.count.is_Integer:
+            expectation = _written_out(expectation, int(expr.count), model)
+        return _linear_sample_value(expectation, expr.count, model)
     if not isinstance(expr, sympy.Basic) or not expr.args or isinstance(expr, Density):
         return expr
     args = [_unwrap(a, model) for a in expr.args]
     if isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow, sympy.log)):
         return expr.func(*args, evaluate=False)
     return expr.func(*args)
+
+
+def _written_out(expectation: Expectation, count: int, model: Model) -> Expectation:
+    """An expectation over ``count`` samples (a number) with its sums and products over the samples written out
+    over the copies ``h_1 .. h_count``: an indexed sum means all the samples of its expectation, which may be fewer
+    than the model's (``L_1`` from the family ``L_k``)."""
+    from ..samples import copy_measure
+
+    found = copy_measure(expectation.measure, model.samples)
+    if found is None:
+        return expectation
+    variable, _, _ = found
+
+    def walk(node):
+        if isinstance(node, (IndexedSum, IndexedProduct)):
+            body = walk(node.body)
+            copy = sympy.Symbol(f"{variable}_{node.index}")
+            from ..indexed import variable_names
+            if str(copy) not in variable_names(body):
+                return node.func(node.index, body)
+            terms = [body.xreplace({copy: sympy.Symbol(f"{variable}_{k}")}) for k in range(1, count + 1)]
+            if isinstance(node, IndexedSum):
+                return sympy.Add(*terms)
+            return sympy.Mul(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+        if not isinstance(node, sympy.Basic) or not node.args or isinstance(node, Density):
+            return node
+        args = [walk(a) for a in node.args]
+        if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, sympy.log)):
+            return node.func(*args, evaluate=False)
+        return node.func(*args)
+
+    return Expectation(expectation.measure, walk(expectation.body))
 
 
 def _linear_sample_value(expectation: Expectation, count, model: Model):

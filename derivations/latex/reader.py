@@ -955,6 +955,13 @@ class LineReader:
         that the measure draws (``c' \\sim P(c|x)``) are left in ``self._drawn_primes``."""
         out = []
         self._drawn_primes = []
+        self._in_measure = True
+        try:
+            return self._measure_items(node, out)
+        finally:
+            self._in_measure = False
+
+    def _measure_items(self, node, out: list) -> list:
         children = node.children
         if len(children) == 1 and isinstance(children[0], Tree) and children[0].data == "measure_pairs":
             children = children[0].children
@@ -1496,7 +1503,7 @@ class LineReader:
         if not measure:
             powers = [v for v in values if isinstance(v, sympy.Pow) and isinstance(v.args[0], Density)
                       and not _is_random(v.args[1]) and self._atoms(v.args[0].targets, v.args[0]) == atoms]
-            if len(powers) == 1:
+            if powers:  # \int q^alpha p^(1-alpha) dz = E_q[q^(alpha-1) p^(1-alpha)]
                 base, exponent = powers[0].args
                 measure = [base]
                 rest = [v for v in values if v is not powers[0]]
@@ -1755,6 +1762,10 @@ class LineReader:
         family, parts = self._family_for(str(letter), star, parts, targets, given, shown, letter.start_pos)
         d = Density(family, targets, given, parts)
         if any("\\" in str(v) for v in targets + given):
+            if not getattr(self, "_in_measure", False):
+                raise self.error(f"{d}: the other components z_{{\\setminus j}} are read only in a measure "
+                                 f"F(z_j|...) F(z_{{\\setminus j}}|z_j, ...) (together the density of z); expected "
+                                 "that pair", letter.start_pos)
             return d  # z_{\setminus j}: resolved with its partner in a measure (_merge_rest)
         try:
             self._check_density(d)
