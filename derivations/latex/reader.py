@@ -1639,7 +1639,7 @@ class LineReader:
                              "'parameters: theta' in the header, or a variable without superscript", sup[0].start_pos)
         primed = any(isinstance(c, Token) and c.type == "PRIME" for c in tokens)
         text = "".join(str(c) for c in tokens if not (isinstance(c, Token) and c.type in ("SAMPLE_INDEX", "PRIME")))
-        name = self._renamed(variable_name(text))
+        name = self._renamed(variable_name(text), self.position(tree))
         if primed:
             if name not in self._primes:
                 raise self.error(f"{name}' is a copy of {name} drawn by an enclosing measure; expected it inside "
@@ -1662,7 +1662,7 @@ class LineReader:
                     self._sample_indices.setdefault(name, (index, token.start_pos))
         return name
 
-    def _renamed(self, name: str) -> str:
+    def _renamed(self, name: str, where: int = 0) -> str:
         """A variable as the header says the text writes it: ``X`` for ``x`` (``capitals:``), ``x_n``/``z_n`` for the
         data point and its latent, ``n`` for the data variable (``datapoints: x_n, n = 1..N``)."""
         if name in self.header.capitals and name not in self.model.components:
@@ -1673,7 +1673,11 @@ class LineReader:
                 self._index_used = True
                 return points.variable
             m = re.fullmatch(r"(?P<v>\w+?)_" + re.escape(points.index), name)
-            if m and m.group("v") in self.model.components and m.group("v") not in self.model.vectors:
+            if m and m.group("v") in self.model.vectors:
+                raise self.error(f"{name}: the data point index {points.index} is also a component index of the "
+                                 f"vector {m.group('v')}; expected {m.group('v')} (the latent of a data point) or "
+                                 "another letter for the components", where)
+            if m and m.group("v") in self.model.components:
                 return m.group("v")
         return name
 
