@@ -26,7 +26,7 @@ The reader (:mod:`.reader`) builds expressions as written; a step is then *lower
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import sympy
 from sympy import Expr

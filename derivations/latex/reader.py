@@ -1067,10 +1067,7 @@ class LineReader:
         """The number of samples a list ``h_1, ..., h_k`` names: its last index (a number or a symbol)."""
         last = indices[-1]
         if last.isdigit():
-            if [int(i) for i in indices if i.isdigit()] != list(range(1, int(last) + 1)) and \
-                    not any(not i.isdigit() for i in indices[:-1]) and len(indices) == int(last):
-                pass
-            return sympy.Integer(int(last))
+            return sympy.Integer(max(int(i) for i in indices if i.isdigit()))
         return self._count(last, item if isinstance(item, Token) else Token("X", last, start_pos=self.position(item)))
 
     def _product_measure(self, item) -> _SampleMeasure:
@@ -1114,8 +1111,8 @@ class LineReader:
             elif family == "q":
                 targets = [item.variable] if item.variable else [v for v in self.model.latent if v in free]
                 if not targets:
-                    raise self.error(f"\\mathbb{{E}}_{{q}} with no latent variable in the integrand; expected "
-                                     f"q(z|x) with its variables", item.where)
+                    raise self.error("\\mathbb{E}_{q} with no latent variable in the integrand; expected "
+                                     "q(z|x) with its variables", item.where)
                 given = sorted({g for v in targets for g in self._encoder_inputs(v)} - set(targets))
                 densities.append(Density("q", targets, given, parts))
             elif family == "p":
