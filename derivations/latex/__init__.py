@@ -19,7 +19,13 @@ but has none is an input (the class ``c``); the data distribution ``p_D`` covers
 clauses, after ``;`` or on the following lines: ``coefficients: beta >= 1, lambda > 0, alpha real, 0 <= g <= 1``,
 ``vectors: z = 3`` (with ``prod_j p(z_j)``), ``aux: r(y|z), q_delta(y|z)``, ``data: p_D(x)``,
 ``observed: x, y``, ``latent: z``, ``assume STEPS: q(z_l,z_u|x) = q(z_l|x) q(z_u|x)`` (without STEPS: every
-step), ``step STEPS: \geq`` (or ``=``, ``\leq``, ``=const``, ``none``), ``title: ...``. STEPS are ``(3)->(4)`` (the
+step; or a factor equal to a density, ``q(Z) = p(Z|X, theta^{old})``, substituted in those steps), ``step STEPS:
+\geq`` (or ``=``, ``\leq``, ``=const``, ``none``), ``title: ...``; for the papers' notation (issue 10) ``vectors: z
+= J`` (a symbolic size), ``samples: h_i ~ q(h|x), i = 1..k``, ``discrete: y``, ``datapoints: x^{(i)}, i = 1..N``,
+``data: p(x)`` (the name the text gives p_D), ``measures STEPS: E = q(z)``, ``let: w_i = p(x,h_i)/q(h_i|x)``,
+``parameters: theta``, ``letters: p = q``, ``capitals: X, Z``, factors with letters of their own (``p: m(z)
+d(x|z)``); ``uniform:``, ``deterministic:``, ``discrete: z = 1..K`` and factors over prefixes ``z_{<l}`` are
+errors that say why (:mod:`.header`). STEPS are ``(3)->(4)`` (the
 step from the line tagged (3) to the line tagged (4)), ``(4)`` (every step ending on line (4)), ``line 12`` (by file
 line), comma-separated, or ``all``. Several headers make several derivations, each with the math up to the next
 header; a comment ``elbocheck end`` stops reading math, ``elbocheck skip`` skips the next block; math before the
@@ -60,7 +66,14 @@ against a density with differentials ``d\mathbf{z}``, ``\mathrm{d}z`` (an expect
 ``KL[q \| p]``, with ``||``, ``\|``, ``\parallel``; ``I(x; z)``, ``I_\phi(x;z)``, ``I_q`` (the inference joint) or
 ``I_\theta``, ``I_p`` (the generative joint), ``I(x; z | y)``; ``H(q(z|x))``; ``TC(q(z))``; Greek coefficients
 declared in the header, and numbers. ``\left``/``\right``, ``\quad``, ``\,``, ``\displaystyle``, ``\nonumber`` and
-``\label`` are ignored; ``\sum``/``\prod`` over an index, ``\max``/``\min``, ``\nabla`` are errors.
+``\label`` are ignored; ``\max``/``\min``, ``\nabla`` are errors. The papers' notation: ``\sum``/``\prod`` over
+the components of a vector, over importance samples (``\mathbb{E}_{h_1, \ldots, h_k \sim q(h|x)}``), over the data
+points (``\frac{1}{N}\sum_{n=1}^{N}``: an expectation under p_D, ``\log N`` its entropy) and over the values of a
+discrete variable (``\sum_y q(y|x) f``: an expectation; ``\sum_h p(x,h)``: a marginal); integrals with the
+differentials first or not against a density of the integrated variables; steps between positive values compared as
+logs; ``\mathbb{H}``, ``\mathcal{H}``, ``\mathbb{I}``, ``I(Z, Y)``, ``KL[p, q]``, Renyi's ``D_\alpha``,
+``\lim_{\alpha \to 1}``; names mid-line, negated, as words (``\text{ELBO}``), with a symbolic index (a family);
+``\implies`` (two statements). What a reading implies for the verdict is in :mod:`.lowering`.
 
 ERRORS are :class:`~.document.LatexError`: ``FILE:LINE:COLUMN: error: ... expected ...``. A file that cannot
 be read (missing, not UTF-8, no header, a malformed header, no display math) is *fatal*; a problem in the math

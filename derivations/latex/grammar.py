@@ -45,7 +45,7 @@ start: line
 
 line: rel? expr (rel expr)*
 
-rel: EQ | GEQ | LEQ | OVERSET_REL | EQ_SUB | DEFEQ | BADREL
+rel: EQ | GEQ | LEQ | OVERSET_REL | EQ_SUB | DEFEQ | BADREL | IMPLIES
 
 ?expr: sum
 ?sum: signed
@@ -67,21 +67,29 @@ signed_brace: SIGNED_BRACE expr RBRACE UNDER_LABEL?
     | expect_app
     | integral
     | bigop
+    | limit
 
 log_app: LOG product
 expect_app: EXPECT "_" "{" measure "}" product
     | EXPECT SUB product                  -> expect_sub
     | UPPER "_" "{" measure "}" product   -> bare_expect_app
 integral: INT SUB? product DIFF*
+    | INT SUB? DIFF+ product      -> integral_first
+// \lim_{\alpha \to 1} f
+limit: LIM product
 // \sum_{j=1}^{J} f, \prod_j q(z_j|x): over the components of a vector, or over importance samples
 bigop: BIGOP product
 
 measure: measure_item+
+    | sampled_pair (SEP sampled_pair)+   -> measure_pairs
+sampled_pair: variable SIM (density | upper_density)
 ?measure_item: density
+    | upper_density
     | LOWER SUB?                    -> bare_measure
     | variable SIM LOWER SUB?       -> sampled_bare
-    | variable SEP sample_rest SIM density -> sampled_list
-    | variable SIM density  -> sampled
+    | variable SEP sample_rest SIM (density | upper_density) -> sampled_list
+    | sampled_pair  -> sampled
+    | BIGOP density         -> measure_product
     | CDOT                  -> measure_dot
 
 ?power: atom
@@ -100,6 +108,8 @@ measure: measure_item+
     | entropy_app
     | CONST                 -> const_term
     | underbrace
+    | LOWER                 -> letter
+    | mi_app
     | CMD                   -> unknown_command
 
 group: LPAR expr RPAR
@@ -111,20 +121,23 @@ frac: FRAC LBRACE expr RBRACE LBRACE expr RBRACE
 
 underbrace: BRACE_CMD LBRACE expr RBRACE UNDER_LABEL?
 
-density: LOWER SUB? args
+density: LOWER SUB? STAR? args
+upper_density: UPPER SUB? args -> density
 upper_app: UPPER SUB? args?
-name_app: NAME_HEAD SUB? args?
+name_app: (NAME_HEAD | NAME_WORD) SUB? args?
+mi_app: MINF SUB? args
 kl_app: KL_WORD SUB? args
 tc_app: TC_WORD args
 
 args: LPAR arglist RPAR
     | LSQB arglist RSQB
 arglist: arg (SEP arg)*
-?arg: variable | density | DOTS | density_product | bigop
+?arg: variable | density | upper_density | DOTS | density_product | bigop
+    | CDOT                  -> placeholder
 density_product: density density+
 sample_rest: (variable | DOTS) (SEP (variable | DOTS))*
 entropy_app: HENT SUB? args
-variable: (LOWER | UPPER | GREEK | BOLDVAR) SUB? SAMPLE_INDEX?
+variable: (LOWER | UPPER | GREEK | BOLDVAR | NAME_HEAD) SUB? VARSUP? PRIME? SAMPLE_INDEX?
 
 // ------------------------------------------------------------------------------------------------ terminals
 EQ.2: "="
@@ -133,6 +146,7 @@ GEQ.2: /\\(geq|geqslant|ge)(?![a-zA-Z])/ | ">=" | "≥"
 LEQ.2: /\\(leq|leqslant|le)(?![a-zA-Z])/ | "<=" | "≤"
 OVERSET_REL.3: /\\(overset|stackrel)\s*""" + _BRACED_ANY + r"""\s*\{\s*(=|\\geq?|\\leq?|\\geqslant|\\leqslant)\s*\}/
 DEFEQ.3: /:=|\\coloneqq(?![a-zA-Z])|\\triangleq(?![a-zA-Z])|\\equiv(?![a-zA-Z])|\\eqqcolon(?![a-zA-Z])/
+IMPLIES.3: /\\(implies|Rightarrow|Longrightarrow)(?![a-zA-Z])/
 BADREL.2: /\\(approx|simeq|propto|neq|ne|sim|cong|doteq|gg|ll|geqq|leqq|gtrsim|lesssim)(?![a-zA-Z])|<|>|\\hat\s*\{\s*=\s*\}/
 
 PLUS: "+"
@@ -141,12 +155,13 @@ CDOT.2: /\\(cdot|times)(?![a-zA-Z])|\*|·|×/
 SIM.3: /\\sim(?![a-zA-Z])/
 
 LOG.2: /\\(log|ln)(?![a-zA-Z])/
-BIGOP.3: /\\(sum|prod)(?![a-zA-Z])(\s*\\(limits|nolimits)(?![a-zA-Z]))?(\s*_\s*(\{[^{}]*\}|[a-zA-Z]))?(\s*\^\s*(\{[^{}]*\}|[a-zA-Z0-9]|\\[a-zA-Z]+))?/
+BIGOP.3: /\\(sum|prod)(?![a-zA-Z])(\s*\\(limits|nolimits)(?![a-zA-Z]))?(\s*_\s*(\{(?:[^{}]|\{[^{}]*\})*\}|[a-zA-Z]))?(\s*\^\s*(\{[^{}]*\}|[a-zA-Z0-9]|\\[a-zA-Z]+))?/
 DOTS.3: /\\(dots|ldots|cdots|dotsc)(?![a-zA-Z])|\.\.\./
 HENT.3: /\\mathbb\s*\{\s*H\s*\}|\\operatorname\s*\{\s*H\s*\}|\\mathrm\s*\{\s*H\s*\}/
 SLASH: "/"
 EXPECT.3: /\\mathbf\s*\{\s*E\s*\}|\\mathbb\s*\{\s*E\s*\}|\\mathbb\s+E(?![a-zA-Z])|\\E(?![a-zA-Z])|\\operatorname\s*\{\s*(\\mathbb\s*\{\s*E\s*\}|E)\s*\}|\\mathrm\s*\{\s*E\s*\}|\\mathop\s*\{\s*\\mathbb\s*\{\s*E\s*\}\s*\}/
 INT.2: /\\(iiint|iint|int|oint)(?![a-zA-Z])/
+LIM.3: /\\lim\s*_\s*\{[^{}]*\}/
 DIFF.4: /(\\mathrm\s*\{\s*d\s*\}|\\text\s*\{\s*d\s*\}|\\operatorname\s*\{\s*d\s*\}|d)\s*(""" + _BOLD + r"""\s*\{\s*(\\[a-zA-Z]+|[a-zA-Z])\s*\}|\\(""" + _GREEK_RE + r""")(?![a-zA-Z])|[a-zA-Z""" + _UNICODE_RE + r"""])(\s*_\s*(\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z0-9]))?/
 FRAC.2: /\\[dt]?frac(?![a-zA-Z])/
 KL_WORD.3: "KL" | /\\(mathrm|operatorname|text|mathbb|mathcal|textrm)\s*\{\s*KL\s*\}/
@@ -155,11 +170,16 @@ CONST.4: /\\(text|mathrm|operatorname|textrm|textit)\s*\{\s*(const|constant|cst|
 BRACE_CMD.3: /\\(underbrace|overbrace)(?![a-zA-Z])/
 SIGNED_BRACE.4: /\\(underbrace|overbrace)\s*\{\s*[+-]/
 UNDER_LABEL.3: /[_^]\s*""" + _BRACED_ANY + r"""/
+NAME_WORD.2: /\\(text|mathrm|operatorname|textrm|mathit|textit|mathsf)\s*\{\s*[A-Za-z][A-Za-z]+\s*\}/
+MINF.3: /\\mathbb\s*\{\s*I\s*\}/
 NAME_HEAD.3: /(\\(hat|tilde|bar|widehat|widetilde|overline)\s*\{\s*)?\\(mathcal|mathscr|mathfrak)\s*(\{\s*[A-Z]\s*\}|\s+[A-Z](?![a-zA-Z]))(\s*\})?/
 BOLDVAR.3: /""" + _BOLD + r"""\s*\{\s*(\\[a-zA-Z]+|[a-zA-Z])\s*(_\s*(\{[^{}]*\}|[a-zA-Z0-9]))?\s*\}/
 GREEK.2: /\\(""" + _GREEK_RE + r""")(?![a-zA-Z])/ | /[""" + _UNICODE_RE + r"""]/
 
 SUB.2: /_\s*(""" + _BRACED + r"""|\\[a-zA-Z]+|[a-zA-Z0-9]|[""" + _UNICODE_RE + r"""])/
+VARSUP.2: /\^\s*(\{\s*(\\(text|mathrm|textrm)\s*\{\s*[A-Za-z]+\s*\}|[A-Za-z]+|\*|\\ast)\s*\}|\\(text|mathrm|textrm)\s*\{\s*[A-Za-z]+\s*\}|\*)/
+STAR.3: /\^\s*(\*|\{\s*\*\s*\}|\\ast(?![a-zA-Z])|\{\s*\\ast\s*\})/
+PRIME.2: /'+/
 SAMPLE_INDEX.3: /\^\s*\{\s*\(\s*[a-z0-9]+\s*\)\s*\}/
 SUPSIMPLE.2: /\^\s*(\\[a-zA-Z]+|[a-zA-Z0-9])/
 
@@ -198,14 +218,16 @@ TERMINAL_DESCRIPTIONS = {
     "BOLDVAR": "a variable such as '\\mathbf{z}'", "GREEK": "a Greek letter", "SUB": "a subscript '_{...}'",
     "SUPSIMPLE": "a power '^{...}'", "SAMPLE_INDEX": "a sample index '^{(i)}'", "SEP": "',' or '|' or '||'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "LBRACE_ESC": "'\\{'", "RBRACE_ESC": "'\\}'",
-    "BIGOP": "'\\sum' or '\\prod'", "DOTS": "'\\dots'", "HENT": "'\\mathbb{H}'", "SLASH": "'/'",
+    "BIGOP": "'\\sum' or '\\prod'", "IMPLIES": "'\\implies'", "LIM": "'\\lim_{...}'", "NAME_WORD": "a name such as '\\text{ELBO}'",
+    "MINF": "'\\mathbb{I}'", "VARSUP": "a superscript '^{old}'", "STAR": "'^*'", "PRIME": "a prime", "DOTS": "'\\dots'", "HENT": "'\\mathbb{H}'", "SLASH": "'/'",
     "NUMBER": "a number", "LOWER": "a density or variable name", "UPPER": "a name", "CMD": "a command",
     "CIRCUMFLEX": "'^'", "UNDERSCORE": "'_'", "$END": "the end of the line",
 }
 
-RELATION_TERMINALS = {"EQ", "EQ_SUB", "GEQ", "LEQ", "OVERSET_REL", "DEFEQ", "BADREL"}
+RELATION_TERMINALS = {"EQ", "EQ_SUB", "GEQ", "LEQ", "OVERSET_REL", "DEFEQ", "BADREL", "IMPLIES"}
 EXPRESSION_START = {"NUMBER", "GREEK", "LPAR", "LSQB", "LBRACE", "LBRACE_ESC", "FRAC", "LOWER", "UPPER", "NAME_HEAD",
-                    "KL_WORD", "TC_WORD", "LOG", "EXPECT", "INT", "CONST", "BRACE_CMD", "BIGOP", "HENT"}
+                    "KL_WORD", "TC_WORD", "LOG", "EXPECT", "INT", "CONST", "BRACE_CMD", "BIGOP", "HENT", "NAME_WORD",
+                    "MINF", "LIM"}
 
 
 def describe_expected(expected) -> str:

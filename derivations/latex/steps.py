@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy
+from lark import Tree
 
 from ..checker import Checker, Derivation, DerivationResult, Step, StepResult
 from ..display_html import checked_file_html, checked_file_latex
@@ -17,6 +18,7 @@ from .document import Document, LatexError, LogicalLine, Section, Source, parse_
 from .grammar import UNICODE_GREEK
 from .header import Header, LineRef, Selector, parse_header
 from .limits import line_problem
+from .lowering import judge, make_step
 from .reader import Built, LineReader
 
 #: The default time limit of one step, in seconds (``elbocheck check --timeout``, ``pytest --elbocheck-timeout``).
@@ -102,6 +104,10 @@ class SectionReader:
                 out.append(factorization)
         return tuple(out)
 
+    def substitutions_for(self, previous, line, link: bool):
+        return tuple(s for selectors, s, _ in self.header.substitutions
+                     if selectors is None or self.selected(selectors, previous, line, link))
+
     def relation_override(self, previous, line):
         """(found, relation) from the header's ``step`` clauses for the link into ``line``."""
         found, relation = False, None
@@ -115,7 +121,7 @@ class SectionReader:
         return found, relation
 
     def add_step(self, lhs: Built, relation: str, rhs: Built, label: str, line_number: int, previous, line,
-                 link: bool, where: int) -> None:
+                 link: bool, where: int, condition: str = "") -> None:
         if lhs.has_const or rhs.has_const:
             if relation == "=":
                 relation = "=const"
@@ -132,7 +138,10 @@ class SectionReader:
                     f"and the model declares one variable {name}; expected the same data point on both sides",
                     line.offset(other[1]))
         assumptions = self.assumptions_for(previous, line, link)
-        self.steps.append(Step(lhs.expr, relation, rhs.expr, assumptions=assumptions, label=label, line=line_number))
+        self.steps.append(make_step(lhs.expr, relation, rhs.expr, model=self.model, assumptions=assumptions,
+                                    substitutions=self.substitutions_for(previous, line, link), label=label,
+                                    line=line_number, datapoints=self.header.datapoints is not None,
+                                    condition=condition))
 
     def read(self) -> None:
         chain = _Chain()
@@ -153,22 +162,25 @@ class SectionReader:
 
     def _read_line(self, line: LogicalLine, chain: _Chain, previous: LogicalLine | None) -> bool:
         """Read one logical line into steps; False when it only names the expression before it."""
-        reader = LineReader(self.source, line, self.model, self.definitions)
+        reader = LineReader(self.source, line, self.model, self.definitions, self.header)
         read = reader.read()
         found, override = self.relation_override(previous, line)
         trees = read.trees
         relations = list(read.relations)
+        counted = [r for r, _ in relations if r != "implies"]  # relation k of a line counts these
         first = trees[0]
         name = reader.name_of(first)
+        known = reader.defined_name(name)  # the definition a name refers to (itself, or its family)
         link_relation: str | None = None
         link_where = 0
         built: list[Built] = []
         origin = "expression"
         defines = False
-        if read.leading is not None and len(trees) == 1 and name is not None and name not in self.definitions \
+        consumed = 0  # relations of the line before the loop below (a definition's)
+        if read.leading is not None and len(trees) == 1 and name is not None and known is None \
                 and read.leading[0] in ("=", ":=") and chain.exit is not None and not found:
             # "&= \mathcal{L}(x)" on its own row names the expression before it
-            self.definitions[name] = chain.exit.expr
+            self.define(name, chain.exit.expr, line)
             return False
         if read.leading is not None:
             if chain.exit is None and not found:
@@ -177,14 +189,14 @@ class SectionReader:
             link_relation, link_where = read.leading
             built.append(reader.expression(first))
             origin = chain.origin or "expression"
-        elif name is not None and len(trees) > 1 and name not in self.definitions:
+        elif name is not None and len(trees) > 1 and known is None:
             relation, where = relations[0]
             if relation not in ("=", ":="):
                 raise reader.error(f"'{name}' is not defined yet; expected '=' to define it", where)
             value = reader.expression(trees[1])
-            self.definitions[name] = value.expr
-            self.defined_at[name] = self.ref(line)
+            self.define(name, value.expr, line)
             defines = True
+            consumed = 1
             built.append(value)
             trees, relations = trees[1:], relations[1:]
             if chain.origin == "expression" and chain.exit is not None and relation == "=":
@@ -213,28 +225,73 @@ class SectionReader:
                           self.line_number(line, link_where), chain.line, line, True, link_where)
         elif read.leading is None:
             chain.origin = origin
-        for k, (relation, where) in enumerate(relations):
-            last_name = reader.name_of(trees[k + 1])
-            if k == len(relations) - 1 and last_name is not None and last_name not in self.definitions \
-                    and relation in ("=", ":="):
-                # "... = \mathcal{L}(x)" at the end of a line names the expression before it
-                self.definitions[last_name] = built[-1].expr
+        number = consumed  # relations counted so far
+        first_step = True
+        condition = ""  # "A \geq 0 \implies B": the statement that B follows from
+        k = 0
+        while k < len(relations):
+            relation, where = relations[k]
+            if relation == "implies":  # a new statement starts
+                condition = f"the statement before it on {self.ref(line)}"
+                built.append(reader.expression(trees[k + 1]))
+                k += 1
+                continue
+            number += 1
+            target = trees[k + 1]
+            target_name = reader.name_of(target)
+            negated = self.negated_name(reader, target)
+            last = k == len(relations) - 1
+            if last and relation in ("=", ":=") and (
+                    (target_name is not None and reader.defined_name(target_name) is None) or negated):
+                # "... = \mathcal{L}(x)" (or "= -\mathcal{L}(x)") at the end names the expression before it
+                if negated:
+                    self.define(negated, -built[-1].expr, line)
+                else:
+                    self.define(target_name, built[-1].expr, line)
                 break
-            built.append(reader.expression(trees[k + 1]))
+            if not last and target_name is not None and reader.defined_name(target_name) is None and \
+                    relations[k + 1][0] in ("=", ":="):
+                # "e0 \geq \mathcal{L}(x) = e1": the name is defined by what follows it; the step is e0 >= e1
+                value = reader.expression(trees[k + 2])
+                self.define(target_name, value.expr, line)
+                built.append(value)
+                step_number, number = number, number + 1
+                k += 2
+            else:
+                built.append(reader.expression(target))
+                step_number = number
+                k += 1
             lhs = built[-2]
-            label = self.ref(line) if len(relations) == 1 else f"{self.ref(line)}, relation {k + 1}"
-            if k == 0 and read.leading is None and not defines and name in self.defined_at:
-                label = f"{self.defined_at[name]} -> {label}"  # a name defined before, checked again
-            self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where)
+            label = self.ref(line) if len(counted) == 1 else f"{self.ref(line)}, relation {step_number}"
+            if first_step and read.leading is None and not defines and known is not None and \
+                    known in self.defined_at:
+                label = f"{self.defined_at[known]} -> {label}"  # a name defined before, checked again
+            first_step = False
+            self.add_step(lhs, relation, built[-1], label, self.line_number(line, where), None, line, False, where,
+                          condition)
         if link_relation is not None:
             chain.origin = chain.origin or origin
         chain.exit = built[-1]
         return True
 
+    def define(self, name: str, value, line: LogicalLine) -> None:
+        self.definitions[name] = value
+        self.defined_at.setdefault(name, self.ref(line))
+
+    @staticmethod
+    def negated_name(reader: LineReader, tree) -> str | None:
+        """The name in ``-\\mathcal{L}(x)`` when it is not defined yet (``= -\\mathcal{L}(x)`` names the negation)."""
+        if isinstance(tree, Tree) and tree.data == "neg":
+            name = reader.name_of(tree.children[1])
+            if name is not None and reader.defined_name(name) is None:
+                return name
+        return None
+
     def unused_selectors(self) -> LatexError | None:
         tags = ", ".join(f"({line.tag})" for line in self.lines if line.tag) or "none"
-        for selectors, _, offset in list(self.header.relations) + [(s, None, o) for s, _, o in self.header.assumptions
-                                                                   if s is not None]:
+        for selectors, _, offset in list(self.header.relations) + [
+                (s, None, o) for s, _, o in list(self.header.assumptions) + list(self.header.substitutions)
+                if s is not None] + [(m.selectors, None, m.offset) for m in self.header.measures if m.selectors]:
             for s in selectors:
                 if not s.used:
                     return self.source.error(
@@ -361,7 +418,17 @@ def iter_check(parsed: ParsedFile, checker: Checker | None = None, timeout: floa
             number += 1
             if on_start is not None:
                 on_start(derivation, step, number)
-            yield derivation, check_step_in_time(checker, derivation.model, step, index, timeout)
+            yield derivation, check_step_in_time(_Lowered(checker), derivation.model, step, index, timeout)
+
+
+class _Lowered:
+    """A checker that judges a read step with what its reading implies (:func:`.lowering.judge`)."""
+
+    def __init__(self, checker: Checker):
+        self.checker = checker
+
+    def check_step(self, model, step, index: int = 1) -> StepResult:
+        return judge(self.checker, model, step, index)
 
 
 def check_parsed(parsed: ParsedFile, checker: Checker | None = None,

@@ -160,7 +160,7 @@ def test_what_the_reader_does_not_read_can_be_xfail(pytester, run):
     result = run("--elbocheck-xfail-unread", "-rx")
     result.assert_outcomes(passed=1, xfailed=2)
     result.stdout.fnmatch_lines(["*not read: partly.tex:3:*undeclared density*", "*step 'line 4' was not read*"])
-    pytester.makefile(".tex", unreadable="% elbocheck model m: p(z) p_theta(x|z) q_phi(z|x); measures: E = q(z)\n"
+    pytester.makefile(".tex", unreadable="% elbocheck model m: p(z) p_theta(x|z) q_phi(z|x); uniform: p(z)\n"
                                          + PROVEN)
     run("--elbocheck-xfail-unread", "unreadable.tex").assert_outcomes(xfailed=1)
 

@@ -1,9 +1,11 @@
 """The corpus of published derivations (``derivations/corpus/papers``): the checker's verdicts against the truths.
 
 The truths were decided by mathematics (docs/semantics.md) and committed before the checker ran on the corpus. A
-false step proven or a true step refuted is a bug in the checker and fails. A step that the reader does not read
-(yet), a step it reads with another relation, and a file that it cannot read at all are reported, not failures:
-the LaTeX reader is being extended to the papers' notation (issue 10).
+false step proven or a true step refuted is a bug in the checker and fails. A step that the reader does not read,
+a step it reads with another relation, and a file that it cannot read at all are reported (a warning, a skip), not
+failures of the verdict test; the coverage test requires every step to be read, except in the files of
+:data:`UNREADABLE`, whose headers declare what the semantics gives no meaning (each with why; strict: a file that
+becomes readable must leave the list).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ PAPERS = CORPUS_DIR / "papers"
 FILES = sorted(p for p in PAPERS.iterdir() if p.suffix in (".tex", ".md") and p.name != "README.md")
 RELATIONS = ("=", ">=", "<=", "=const")
 
+#: files the reader rejects at their header, and why (the header error names the clause and the section of
+#: docs/semantics.md)
+UNREADABLE = {
+    "nvae_vahdat2020": "factors over prefixes z_{<l} of a vector with a symbolic number of groups L: the engine's "
+                       "symbolic vectors are one generic component and the others, with no order among them",
+    "vqvae_oord2017": "a discrete latent with K named values, a uniform prior and a deterministic encoder: none has a "
+                      "meaning in the semantics (free factors with full support, any number of values)",
+}
+
 
 def sidecar(path: Path) -> dict:
     return tomllib.loads(path.with_suffix(".toml").read_text(encoding="utf-8"))
@@ -35,6 +46,10 @@ def contradiction(verdict: str, truth: bool) -> bool:
 
 def test_the_corpus_holds_at_least_25_derivations():
     assert len(FILES) >= 25, [p.name for p in FILES]
+
+
+def test_the_unreadable_files_are_files_of_the_corpus():
+    assert set(UNREADABLE) <= {p.stem for p in FILES}
 
 
 def test_every_sidecar_belongs_to_a_derivation():
@@ -97,7 +112,6 @@ def judged(path: Path) -> tuple[list[str], list[str], str | None]:
     return wrong, notes, None
 
 
-@pytest.mark.xfail(strict=False, reason="reader extensions in progress (issue 10)")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_no_verdict_contradicts_the_truth(path):
     """No false step proven, no true step refuted; what is not read is reported (a warning), not a failure."""
@@ -109,8 +123,9 @@ def test_no_verdict_contradicts_the_truth(path):
     assert not wrong, f"{path.name}: " + "; ".join(wrong)
 
 
-@pytest.mark.xfail(strict=False, reason="reader extensions in progress (issue 10)")
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=UNREADABLE[p.stem])) if p.stem in UNREADABLE else p
+    for p in FILES], ids=lambda p: p.stem)
 def test_every_step_is_read_as_written(path):
     """Every step with a truth is read, with its label and relation (the reader's coverage of the papers)."""
     _, notes, unreadable = judged(path)

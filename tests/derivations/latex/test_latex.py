@@ -64,7 +64,7 @@ def test_header_clauses_on_several_lines():
     parsed = parse("$$I(x; z) \\geq 0 + I(x; z)$$\n", header)
     model = parsed.derivations[0].model
     assert model.components["z"] == ("z_1", "z_2", "z_3")
-    assert dict(model.coefficients) == {"beta": (1, None), "lambda": (0, None), "alpha": (None, None),
+    assert dict(model.coefficients) == {"beta": (1, None), "lambda": (0, None, True, False), "alpha": (None, None),
                                         "gamma": (0, 1), "delta": (0, 2)}
     assert "r[x|z]" in model.auxiliary_blocks
     assert parsed.derivations[0].title == "A title"
