@@ -171,11 +171,14 @@ class StepItem(pytest.Item):
     def runtest(self):
         from elbocheck.derivations.checker import Checker
         from elbocheck.derivations.latex.steps import DEFAULT_STEP_SECONDS
+        from elbocheck.derivations.latex.steps import LoweredChecker
         from elbocheck.derivations.time_limit import check_step_in_time
 
         timeout = self.config.getoption("elbocheck_timeout")
         timeout = DEFAULT_STEP_SECONDS if timeout is None else timeout
-        result = check_step_in_time(Checker(), self.derivation.model, self.step, self.index, timeout or None)
+        # the step is judged with what its reading implies, as `elbocheck check` does (derivations/latex/lowering.py)
+        result = check_step_in_time(LoweredChecker(Checker()), self.derivation.model, self.step, self.index,
+                                    timeout or None)
         self.result = result
         self.user_properties.append(("verdict", result.verdict))
         expectation = self.expectation

@@ -418,10 +418,10 @@ def iter_check(parsed: ParsedFile, checker: Checker | None = None, timeout: floa
             number += 1
             if on_start is not None:
                 on_start(derivation, step, number)
-            yield derivation, check_step_in_time(_Lowered(checker), derivation.model, step, index, timeout)
+            yield derivation, check_step_in_time(LoweredChecker(checker), derivation.model, step, index, timeout)
 
 
-class _Lowered:
+class LoweredChecker:
     """A checker that judges a read step with what its reading implies (:func:`.lowering.judge`)."""
 
     def __init__(self, checker: Checker):
