@@ -6,6 +6,7 @@ NaN, a negative scale or a mis-shaped tensor learns which argument was wrong, no
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -65,8 +66,14 @@ def check_same_shape(value: Tensor, reference: Tensor, name: str, reference_name
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer at least ``minimum``, returned as a Python int. Accepts any integral number (``int``,
+    ``numpy.int64``, ...) and a 0-d integer tensor (a size read off another tensor); rejects bools and floats."""
+    if isinstance(value, Tensor) and value.dim() == 0 and not value.is_floating_point() and not value.is_complex() \
+            and value.dtype != torch.bool:
+        value = int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"argument '{name}' must be an int; got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"argument '{name}' must be at least {minimum}; got {value}")
     return value
