@@ -24,7 +24,11 @@ dominates, so the largest others ("tops") are taken out (x - floor(x) zeroes exa
 their gap T - 1 = rho A + (the rest) + (tops - 1) is formed directly. The other gaps satisfy (T - t_k) / T >= 1/3,
 so sum_k log(T - t_k) is taken as n log T plus the logs of products of 64 ratios at a time (each product >= 3^-64,
 a normal float): one log per 64 terms. Exponentials and logs are base 2 internally (``exp2`` is several times faster
-than ``exp`` on CPU, and it has no slow path for underflowing results).
+than ``exp`` on CPU, and it has no slow path for underflowing results). Range: terms more than ~87 nats (float32;
+~708 in float64) below a row's largest flush to zero. That changes nothing unless a row's own term and all its
+others but one are that far below the largest, i.e. its z is far from its own posterior; there the jackknife's
+leave-one-out of the largest term (and so its correction, which grows like the log of that gap) depends on what
+was flushed, and float32 and float64 differ. Such a row's estimate rests on one component and is unstable anyway.
 
 Gradients (g the upstream gradient of theta; q = A + sum_{k != i} t_k; H = sum_{k != i} 1 / (T - t_k)):
 
@@ -282,14 +286,19 @@ class _Plane:
         own_over_gap = torch.exp2(math.log2(rho) + plane.own_log2 - log2_gap.clamp(min=floor)) * plane.tops  # <= tops
         first = grad * (1.0 + lam) / estimate  # g (1 + lam) / q
         second = grad * (lam / others)  # g lam / n
-        # H = (sum over all columns of 1 / (T - t~_k)) + harmonic_offset, t~ zeroed at the own column and the tops
-        plane.harmonic_offset = (top_harmonic - (1.0 + plane.tops) / total).unsqueeze(-1)
-        plane.total, plane.first, plane.second = total.unsqueeze(-1), first.unsqueeze(-1), second.unsqueeze(-1)
+        # H = H' + tops / (T - 1), H' over the non-top others = (sum over all columns of 1 / (T - t~_k)) + offset,
+        # t~ zeroed at the own column and the tops. Each gradient below is formed from H', so that the possibly
+        # huge 1 / (T - 1) never cancels against itself:
+        #   other k: t_k (g (1 + lam) / q - (g lam / n) H) + (g lam / n) t_k / (T - t_k)
+        #   top:     g (1 + lam) / q - (g lam / n)(H' + (tops - 1) / (T - 1))
+        #   own:     g (1 + lam) A / q - (g lam / n)(rho A H' + tops rho A / (T - 1))
+        plane.harmonic_offset = (-(1.0 + plane.tops) / total).unsqueeze(-1)
+        plane.total, plane.second = total.unsqueeze(-1), second.unsqueeze(-1)
         plane.shift_column = plane.shift.unsqueeze(-1)
-        # top: alpha + g lam / (n (T - 1)); own: g (1 + lam) A / q - (g lam / n) rho A H = own_base - own_slope H
-        plane.top_extra = (second * inverse_gap).unsqueeze(-1)
+        plane.other_base = (first - second * top_harmonic).unsqueeze(-1)
+        plane.top_base = (first - second * (plane.tops - 1.0).clamp(min=0.0) * inverse_gap).unsqueeze(-1)
+        plane.own_base = (first * own - second * own_over_gap).unsqueeze(-1)
         plane.own_slope = (second * rho * own).unsqueeze(-1)
-        plane.own_base = (first * own + second * (rho * own * top_harmonic - own_over_gap)).unsqueeze(-1)
         return plane
 
     def backward_block(self, log2_density: Tensor, start: int) -> Tensor:
@@ -305,13 +314,13 @@ class _Plane:
         top_mask = torch.floor(scaled)  # 1 at the tops (t = 1), else 0
         scaled.sub_(top_mask)  # the tops zeroed
         inverse_gaps = torch.rsub(scaled, self.total[:, rows]).reciprocal_()  # 1 / (T - t_k); 1 / T where zeroed
-        harmonic = inverse_gaps.sum(-1, keepdim=True).add_(self.harmonic_offset[:, rows])  # H
+        harmonic_rest = inverse_gaps.sum(-1, keepdim=True).add_(self.harmonic_offset[:, rows])  # H'
         second = self.second[:, rows]
-        alpha = torch.addcmul(self.first[:, rows], second, harmonic, value=-1.0)  # g (1 + lam) / q - g lam H / n
-        # others: t_k (alpha + (g lam / n) / (T - t_k))
-        grad = inverse_gaps.mul_(second).add_(alpha).mul_(scaled)
-        grad.addcmul_(top_mask, alpha.add_(self.top_extra[:, rows]))  # tops
-        own_value = torch.addcmul(self.own_base[:, rows], self.own_slope[:, rows], harmonic, value=-1.0)
+        alpha = torch.addcmul(self.other_base[:, rows], second, harmonic_rest, value=-1.0)
+        grad = inverse_gaps.mul_(second).add_(alpha).mul_(scaled)  # the non-top others
+        top_value = torch.addcmul(self.top_base[:, rows], second, harmonic_rest, value=-1.0)
+        grad.addcmul_(top_mask, top_value)  # the tops
+        own_value = torch.addcmul(self.own_base[:, rows], self.own_slope[:, rows], harmonic_rest, value=-1.0)
         grad.diagonal(offset=start, dim1=1, dim2=2).copy_(own_value.squeeze(-1))
         return grad
 
