@@ -19,6 +19,7 @@ from torch.distributions import Independent, Normal
 from elbocheck.estimators import (
     aggregate_posterior_log_density,
     exact_kl_decomposition,
+    gaussian_posteriors,
     log_importance_weight_matrix,
     minibatch_kl_terms,
     minibatch_stratified_sampling,
@@ -313,9 +314,7 @@ def test_jackknife_bias_is_second_order_over_all_batches(scale):
 
 def _tight_testbed():
     """README's testbed: N = 2000 points, D = 10, posterior variance 0.01, means N(0, 1)."""
-    generator = torch.Generator().manual_seed(0)
-    mean = torch.randn(2000, 10, generator=generator, dtype=torch.float64)
-    return mean, torch.full_like(mean, math.log(0.01))
+    return gaussian_posteriors(2000, 10, 0.01, seed=0)
 
 
 def _per_batch_bias(method, batch_size, batches, seed):
