@@ -22,7 +22,10 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from ._validation import check_positive_int
-from .aggregate_posterior import DEFAULT_MAX_CHUNK_ELEMENTS, aggregate_posterior_log_density
+from .aggregate_posterior import (
+    DEFAULT_MAX_CHUNK_ELEMENTS,
+    aggregate_posterior_log_density,
+)
 from .base import (
     LOG_2PI,
     check_posterior_parameters,
@@ -88,10 +91,12 @@ def exact_kl_decomposition(
             sample_points=sample_points,
         )
     if unresolved:
-        return replace(result, warnings=result.warnings + (
+        message = (
             f"{unresolved} sampled coordinates have a posterior scale below 8 float spacings of their mean "
             f"({mean.dtype}): z rounds to the mean there, so the mutual information and total correlation are off by "
-            "about half a nat per such coordinate on average (float64 resolves scales down to about 2e-15 |mean|)",))
+            "about half a nat per such coordinate on average (float64 resolves scales down to about 2e-15 |mean|)"
+        )
+        return replace(result, warnings=(*result.warnings, message))
     return result
 
 

@@ -148,7 +148,7 @@ class _Block:
 class _MixtureLogDensity(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, mean: Tensor, log_var: Tensor, weights: _Weights, rows_per_block: int):
-        batch_size, latent_dim = z.shape
+        batch_size = z.shape[0]
         block = _Block(z, mean, log_var, rows_per_block)
         joint, marginal = _Plane(weights), _Plane(weights)
         joint_log2_density = z.new_empty(1, batch_size, batch_size)  # l_ik / ln 2, kept for the backward pass
@@ -263,7 +263,7 @@ class _Plane:
         return [self.theta, self.shift] + ([self.own_log2, self.rest, self.tops] if self.weights.jackknife else [])
 
     @classmethod
-    def restore(cls, weights: _Weights, saved, grad: Tensor) -> "_Plane":
+    def restore(cls, weights: _Weights, saved, grad: Tensor) -> _Plane:
         """The per-row constants of the gradient, computed once for all rows (``grad``: dLoss/dtheta, (planes, M)),
         each of shape (planes, M, 1) to broadcast over the columns."""
         plane = cls(weights)
