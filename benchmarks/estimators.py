@@ -12,9 +12,10 @@ time of the exact decomposition.
   N(0, I), posterior variance 0.01 "tight" and 0.5 "broad"): per batch, the mean over its rows of
   log q^(z_i) - log q(z_i) and of log prod_j q^(z_ij) - log prod_j q(z_ij) at the same samples, averaged over batches
   (+- the standard error over batches); MI's bias is minus the first, the dimension-wise KL's the second, TC's their
-  difference. For elbocheck's methods also how often the decomposition's intervals cover the exact decomposition of
-  the whole testbed: the sampling interval value +- 1.96 standard errors, and ``interval()``, which adds the
-  estimated bias.
+  difference. ``mss-delta`` is the delta-method correction that estimators/minibatch_decomposition.py weighed and did
+  not choose, written out below. For elbocheck's methods also how often the decomposition's intervals cover the exact
+  decomposition of the whole testbed: the sampling interval value +- 1.96 standard errors, and ``interval()``, which
+  adds the estimated bias.
 * ``exact``: ``exact_kl_decomposition`` at N = 10^4 / 10^5 with S outer samples.
 
     python benchmarks/estimators.py speed --threads 2          # README's side-by-side table (about 15 minutes)
@@ -42,7 +43,7 @@ LOG_2PI = math.log(2 * math.pi)
 KL_WEIGHTS = (1.0, 6.0, 1.0)  # alpha, beta, gamma: Chen et al.'s beta-TCVAE setting
 OURS = ("mss", "mss-jackknife")
 PEERS = ("pythae-mss", "disvae-mss")
-BIAS_METHODS = ("mws", "mss", "mss-jackknife", "pythae-mws", "pythae-mss", "disvae-mws", "disvae-mss")
+BIAS_METHODS = ("mws", "mss", "mss-delta", "mss-jackknife", "pythae-mws", "pythae-mss", "disvae-mws", "disvae-mss")
 
 
 # --- the peers' formulas ----------------------------------------------------------------------------------------------
@@ -114,8 +115,35 @@ def disvae_terms(z, mean, log_var, dataset_size: int, is_mss: bool):
     return log_q_zCx, log_qz, log_prod_qzi, log_pz
 
 
+def delta_method_terms(z, mean, log_var, dataset_size: int):
+    """MSS with the delta-method correction weighed and not chosen in estimators/minibatch_decomposition.py, (a):
+    per row and plane (each dimension, and the joint), log q^ + Vhat / 2 with Vhat = (1 - n/P) c^2 s^2 / (n q^^2),
+    s^2 the sample variance of the n = B - 1 others' densities t_k, c = (N - 1)/N, P = N - 1. Written out here for
+    the bias report (forward only)."""
+    import torch
+
+    batch_size = z.shape[0]
+    others, population, share = batch_size - 1, dataset_size - 1, (dataset_size - 1) / dataset_size
+    pairwise = _peer_log_density(z[:, None], mean[None], log_var[None])  # (B, B, D), our Gaussian log density
+    planes = torch.cat([pairwise, pairwise.sum(-1, keepdim=True)], -1)  # (B, B, D + 1)
+    eye = torch.eye(batch_size, dtype=torch.bool, device=z.device)
+    own, rest = planes[eye], planes[~eye].view(batch_size, others, -1)
+    shift = torch.maximum(rest.amax(1), own)
+    scaled = torch.exp(rest - shift[:, None])  # t_k / e^shift
+    mean_t = scaled.mean(1)
+    variance_t = scaled.var(1, unbiased=True)
+    estimate = torch.exp(own - shift) / dataset_size + share * mean_t  # q^ / e^shift
+    relative_variance = (1 - others / population) * share**2 * variance_t / (others * estimate**2)
+    corrected = torch.log(estimate) + shift + relative_variance / 2
+    log_q_zCx = _peer_log_density(z, mean, log_var).sum(-1)
+    log_pz = _peer_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
+    return log_q_zCx, corrected[:, -1], corrected[:, :-1].sum(-1), log_pz
+
+
 def method_terms(method: str, z, mean, log_var, dataset_size: int):
     """(log q(z|x), log q^(z), log prod_j q^(z_j), log p(z)) per example, for any method of this benchmark."""
+    if method == "mss-delta":
+        return delta_method_terms(z, mean, log_var, dataset_size)
     if method.startswith("pythae-"):
         return pythae_terms(z, mean, log_var, dataset_size, use_mss=method.endswith("mss"))
     if method.startswith("disvae-"):
