@@ -80,7 +80,7 @@ def log_variance_range(dtype: torch.dtype) -> tuple[float, float]:
 
 def check_log_variance_range(log_var: Tensor) -> None:
     low, high = log_variance_range(log_var.dtype)
-    if log_var.numel() and (bool((log_var <= low).any()) or bool((log_var >= high).any())):
+    if log_var.numel() and not bool(((log_var > low) & (log_var < high)).all()):
         raise ValueError(
             f"log_var must lie in ({low:.1f}, {high:.1f}) for {log_var.dtype} (the variance exp(log_var) and "
             f"1 / sigma = exp(-log_var / 2) must be finite); got min {log_var.min().item():g}, max "
