@@ -6,11 +6,13 @@ Every estimator is tested against a closed form, a numeric integral or an exact 
   with a standard error, "analytic if registered, else sampled".
 * :mod:`.bounds` -- ELBO (single/multi-sample, sampled or analytic KL), IWAE-K, importance-sampled log p(x).
 * :mod:`.decomposition`, :mod:`.exact_decomposition`, :mod:`.minibatch_decomposition` -- mutual information, total
-  correlation and dimension-wise KL: exact over a data set, minibatch weighted (MWS) and stratified (MSS) sampling.
+  correlation and dimension-wise KL: exact over a data set, minibatch weighted (MWS) and stratified (MSS) sampling,
+  MSS with a jackknife bias correction; bias estimates, warnings and intervals.
+* :mod:`.minibatch_mixture` -- the fused minibatch mixture log densities with a hand-written backward pass.
 * :mod:`.aggregate_posterior` -- the exact aggregate-posterior log density, chunked.
 * :mod:`.label_information` -- plug-in I(latent; y) and the probe accuracy with a Wilson interval.
 * :mod:`.mig` -- the mutual information gap.
-* :mod:`.testbeds` -- the linear-Gaussian model with exact log p(x) and posterior.
+* :mod:`.testbeds` -- the linear-Gaussian model with exact log p(x) and posterior; Gaussian encoder outputs.
 """
 
 from .aggregate_posterior import AggregatePosteriorLogDensity, aggregate_posterior_log_density
@@ -28,7 +30,7 @@ from .minibatch_decomposition import (
     minibatch_stratified_sampling,
     minibatch_weighted_sampling,
 )
-from .testbeds import LinearGaussianModel
+from .testbeds import LinearGaussianModel, gaussian_posteriors
 
 __all__ = [
     "AggregatePosteriorLogDensity",
@@ -45,6 +47,7 @@ __all__ = [
     "diagonal_normal_log_density",
     "elbo",
     "exact_kl_decomposition",
+    "gaussian_posteriors",
     "iwae_bound",
     "kl_analytic_or_sampled",
     "label_mutual_information",

@@ -6,6 +6,7 @@ NaN, a negative scale or a mis-shaped tensor learns which argument was wrong, no
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -29,7 +30,7 @@ def check_floating(value: Tensor, name: str) -> Tensor:
 def check_finite(value: Tensor, name: str) -> Tensor:
     """Reject NaN and infinite entries (the message counts each kind)."""
     check_tensor(value, name)
-    if value.is_floating_point():
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):  # one check; counts only on failure
         nan_count = int(torch.isnan(value).sum())
         inf_count = int(torch.isinf(value).sum())
         if nan_count or inf_count:
@@ -65,8 +66,14 @@ def check_same_shape(value: Tensor, reference: Tensor, name: str, reference_name
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer at least ``minimum``, returned as a Python int. Accepts any integral number (``int``,
+    ``numpy.int64``, ...) and a 0-d integer tensor (a size read off another tensor); rejects bools and floats."""
+    if isinstance(value, Tensor) and value.dim() == 0 and not value.is_floating_point() and not value.is_complex() \
+            and value.dtype != torch.bool:
+        value = int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"argument '{name}' must be an int; got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"argument '{name}' must be at least {minimum}; got {value}")
     return value

@@ -67,6 +67,25 @@ def check_posterior_parameters(mean: Tensor, log_var: Tensor) -> None:
         raise ValueError(f"argument 'mean' must have at least one row and one column; got shape {tuple(mean.shape)}")
     check_finite(mean, "mean")
     check_finite(log_var, "log_var")
+    check_log_variance_range(log_var)
+
+
+def log_variance_range(dtype: torch.dtype) -> tuple[float, float]:
+    """(lowest, highest) log-variance whose variance exp(log_var) and inverse scale exp(-log_var / 2) are finite and
+    non-zero in ``dtype``: (-2 log max, log max), i.e. (-177.4, 88.7) in float32 and (-1419.6, 709.8) in float64.
+    Beyond it the Gaussian log densities become NaN (0 * inf) or the KL overflows."""
+    log_max = math.log(torch.finfo(dtype).max)
+    return -2.0 * log_max, log_max
+
+
+def check_log_variance_range(log_var: Tensor) -> None:
+    low, high = log_variance_range(log_var.dtype)
+    if log_var.numel() and not bool(((log_var > low) & (log_var < high)).all()):
+        raise ValueError(
+            f"log_var must lie in ({low:.1f}, {high:.1f}) for {log_var.dtype} (the variance exp(log_var) and "
+            f"1 / sigma = exp(-log_var / 2) must be finite); got min {log_var.min().item():g}, max "
+            f"{log_var.max().item():g} in argument 'log_var'"
+        )
 
 
 def factorized_normal_prior(prior: Distribution | None, latent_dim: int, like: Tensor) -> tuple[Tensor, Tensor]:

@@ -186,6 +186,13 @@ def _sample_and_score(
     nan_count = int(torch.isnan(log_p_xCz).sum())
     if nan_count:
         raise ValueError(f"argument 'log_likelihood' returned {nan_count} NaN values")
+    # -inf is a likelihood of 0 (allowed: the bounds handle it); +inf would make every bound +inf
+    positive_inf_count = int(torch.isposinf(log_p_xCz).sum())
+    if positive_inf_count:
+        raise ValueError(
+            f"argument 'log_likelihood' returned {positive_inf_count} values of +inf (log p(x|z) must be finite or "
+            "-inf)"
+        )
     return z, log_p_xCz
 
 

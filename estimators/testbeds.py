@@ -14,6 +14,10 @@ and for any Gaussian q(z) = N(m, C) the expected log-likelihood is
     E_q log p(x|z) = -P/2 log(2 pi s^2) - (||x - W m - b||^2 + tr(W C W^T)) / (2 s^2).
 
 So log p(x), the ELBO gap KL(q || p(z|x)) and the IWAE limit can be checked against closed forms.
+
+Encoder outputs for the KL decomposition (:func:`gaussian_posteriors`): N posteriors N(mu_n, v I) with means
+mu_n ~ N(0, I); the exact decomposition of their mixture (:func:`.exact_decomposition.exact_kl_decomposition`) is the
+reference the minibatch estimators are measured against (README, "Minibatch bias": v = 0.01 "tight", 0.5 "broad").
 """
 
 from __future__ import annotations
@@ -28,7 +32,26 @@ from torch.distributions import Distribution, Independent, MultivariateNormal, N
 
 from ._validation import check_finite, check_ndim, check_positive_int
 
-__all__ = ["LinearGaussianModel"]
+__all__ = ["LinearGaussianModel", "gaussian_posteriors"]
+
+
+def gaussian_posteriors(
+    num_points: int,
+    latent_dim: int,
+    variance: float,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, Tensor]:
+    """(mean, log_var), each (num_points, latent_dim): means drawn from N(0, I) with ``seed``, every posterior
+    variance ``variance``."""
+    check_positive_int(num_points, "num_points")
+    check_positive_int(latent_dim, "latent_dim")
+    if not (math.isfinite(variance) and variance > 0):
+        raise ValueError(f"variance must be positive and finite; got {variance} in argument 'variance'")
+    generator = torch.Generator().manual_seed(seed)
+    mean = torch.randn(num_points, latent_dim, generator=generator, dtype=dtype)
+    return mean, torch.full_like(mean, math.log(variance))
 
 
 @dataclass(frozen=True)

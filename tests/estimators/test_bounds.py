@@ -263,6 +263,26 @@ def test_bad_input_names_the_argument():
         log_marginal_likelihood(good, q, prior, num_samples=1)
 
 
+def test_positive_infinite_log_likelihood_is_rejected_and_negative_infinite_allowed():
+    """+inf would make every bound +inf (issue 12); -inf is a likelihood of 0 and the bounds handle it."""
+    q = Independent(Normal(torch.zeros(4, 2), torch.ones(4, 2)), 1)
+    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+
+    def one_infinite(value):
+        def log_likelihood(z):
+            result = z.sum(-1)
+            result[0, 0] = value
+            return result
+        return log_likelihood
+
+    for bound in (lambda f: iwae_bound(f, q, prior, num_samples=3), lambda f: elbo(f, q, prior, num_samples=3),
+                  lambda f: log_marginal_likelihood(f, q, prior, num_samples=3)):
+        with pytest.raises(ValueError, match="1 values of \\+inf.*'log_likelihood'|'log_likelihood'.*1 values of \\+inf"):
+            bound(one_infinite(float("inf")))
+    iwae = iwae_bound(one_infinite(-float("inf")), q, prior, num_samples=3)
+    assert torch.isfinite(iwae).all()  # the other two weights of example 0 carry it
+
+
 @pytest.mark.cuda
 def test_cuda_bounds():
     device = cuda_device()

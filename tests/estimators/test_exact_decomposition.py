@@ -234,6 +234,64 @@ def test_bad_input_names_the_argument():
         exact_kl_decomposition(mean, torch.zeros(5, 2))
     with pytest.raises(ValueError, match="'mean'"):
         exact_kl_decomposition(torch.zeros(5), torch.zeros(5))
+    with pytest.raises(ValueError, match="'num_samples'"):
+        exact_kl_decomposition(mean, log_var, num_samples=1)  # one sample has no standard error
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("value", [-1e4, 1e4])
+def test_log_variance_outside_the_float_range_is_rejected(dtype, value):
+    """Issue 12: log_var = -1e4 gave NaN for MI and TC (1 / sigma = exp(5000) overflows, 0 * inf). Each dtype's
+    range is (-2 log max, log max)."""
+    mean, log_var = torch.zeros(5, 2, dtype=dtype), torch.zeros(5, 2, dtype=dtype)
+    log_var[3, 1] = value
+    with pytest.raises(ValueError, match="log_var must lie in .*'log_var'"):
+        exact_kl_decomposition(mean, log_var)
+    low, high = (-177.4, 88.7) if dtype == torch.float32 else (-1419.6, 709.8)
+    for inside in (low + 1.0, high - 1.0):
+        log_var[3, 1] = inside
+        result = exact_kl_decomposition(mean + torch.arange(5.0, dtype=dtype)[:, None], log_var,
+                                        generator=torch.Generator().manual_seed(0))
+        for name in ("mutual_information", "total_correlation", "dimensionwise_kl", "total"):
+            assert torch.isfinite(getattr(result, name)), (name, inside)
+
+
+def test_unresolvable_posterior_scales_are_named_in_the_warnings():
+    """Scales below the float spacing of the means cannot be sampled (z rounds to the mean): said, not hidden."""
+    mean = torch.randn(20, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    narrow = exact_kl_decomposition(mean, torch.full((20, 3), -1000.0, dtype=torch.float64))
+    assert len(narrow.warnings) == 1 and "rounds to the mean" in narrow.warnings[0]
+    assert exact_kl_decomposition(mean, torch.full((20, 3), -20.0, dtype=torch.float64)).warnings == ()
+
+
+@settings(max_examples=15)
+@given(data=st.data(), dtype=st.sampled_from([torch.float64, torch.float32]))
+def test_one_data_point_is_the_analytic_kl_exactly(data, dtype):
+    """Issue 12: N = 1 gave a NaN standard error. With one point q(z) = q(z|x_1), so MI = TC = 0 and the dimension-wise
+    KL is the analytic KL, with standard errors 0 (nothing is sampled)."""
+    mean, log_var = (t[:1].to(dtype) for t in data.draw(posteriors()))
+    prior = data.draw(priors(mean.shape[1]))
+    result = exact_kl_decomposition(mean, log_var, prior=prior)
+    truth = _average_analytic_kl(mean.double(), log_var.double(), prior).item()
+    tolerance = (1e-12 if dtype == torch.float64 else 1e-5) * (1 + abs(truth))
+    assert result.mutual_information.item() == 0.0 and result.total_correlation.item() == 0.0
+    assert abs(result.dimensionwise_kl.item() - truth) <= tolerance and abs(result.total.item() - truth) <= tolerance
+    for name in ("mutual_information", "total_correlation", "dimensionwise_kl"):
+        assert getattr(result, f"{name}_standard_error").item() == 0.0
+    assert result.num_samples == 0 and result.warnings == ()
+
+
+def test_interval_of_the_exact_decomposition_is_the_sampling_interval():
+    mean, log_var, prior, reference = _grid_case()
+    result = exact_kl_decomposition(mean, log_var, prior=prior, generator=torch.Generator().manual_seed(7))
+    low, high = result.interval("total_correlation", level=0.95)
+    half_width = 1.959963984540054 * result.total_correlation_standard_error.item()
+    assert math.isclose(high - low, 2 * half_width, rel_tol=1e-9)
+    assert result.total_correlation_bias.item() == 0.0 and result.warnings == ()
+    with pytest.raises(ValueError, match="'name'"):
+        result.interval("kl")
+    with pytest.raises(ValueError, match="'level'"):
+        result.interval("total_correlation", level=1.0)
 
 
 @pytest.mark.cuda

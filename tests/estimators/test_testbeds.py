@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from elbocheck.estimators import LinearGaussianModel
+from elbocheck.estimators import LinearGaussianModel, gaussian_posteriors
 from estimator_testing import (
     assert_within_standard_errors,
     to_numpy,
@@ -91,3 +91,18 @@ def test_bad_input_names_the_argument():
         LinearGaussianModel(torch.ones(3, 2), torch.zeros(2), 1.0)
     with pytest.raises(ValueError, match="'weight'"):
         LinearGaussianModel(torch.full((3, 2), float("nan")), torch.zeros(3), 1.0)
+
+
+def test_gaussian_posteriors():
+    mean, log_var = gaussian_posteriors(3000, 4, 0.01, seed=5)
+    assert mean.shape == log_var.shape == (3000, 4) and mean.dtype == torch.float64
+    assert torch.allclose(log_var.exp(), torch.full_like(log_var, 0.01), rtol=1e-12)
+    # means N(0, 1): sample mean within 5 standard errors (1 / sqrt(3000)) of 0, variance within 5 of 1
+    assert_within_standard_errors(to_numpy(mean.mean(0)), 0.0, 1 / math.sqrt(3000), what="mean of the means")
+    assert_within_standard_errors(to_numpy(mean.var(0)), 1.0, math.sqrt(2 / 3000), what="variance of the means")
+    assert torch.equal(gaussian_posteriors(3000, 4, 0.01, seed=5)[0], mean)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="'variance'"):
+            gaussian_posteriors(10, 2, bad)
+    with pytest.raises(ValueError, match="'num_points'"):
+        gaussian_posteriors(0, 2, 1.0)
