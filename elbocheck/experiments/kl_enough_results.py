@@ -149,13 +149,25 @@ def _cell(value: Any) -> Any:
 
 
 def append_row(path: Path, row: Mapping[str, Any]) -> None:
-    """Append one row to ``results.csv`` (header first for a new file), flushed to disk."""
+    """Append one row to ``results.csv`` (header first for a new file), flushed to disk. A file written with fewer
+    columns (an older version that measured less) is first rewritten with the current columns, its rows' new cells
+    empty; a file with columns this version does not know is refused."""
     new_file = not path.is_file()
     if not new_file:
         with path.open(newline="") as handle:
-            header = next(csv.reader(handle), None)
-        if header is not None and tuple(header) != COLUMNS:
-            raise ValueError(f"out: {path} was written with other columns (an older version?); choose another --out")
+            reader = csv.DictReader(handle)
+            header, old_rows = tuple(reader.fieldnames or ()), list(reader)
+        unknown = sorted(set(header) - set(COLUMNS))
+        if unknown:
+            raise ValueError(f"out: {path} has columns this version does not write ({', '.join(unknown[:5])}); "
+                             f"choose another --out")
+        if header != COLUMNS:
+            temporary = path.with_suffix(".csv.tmp")
+            with temporary.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=COLUMNS, restval="")
+                writer.writeheader()
+                writer.writerows(old_rows)
+            os.replace(temporary, path)
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, restval="", extrasaction="raise")
         if new_file:
