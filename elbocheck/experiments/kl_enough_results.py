@@ -38,6 +38,7 @@ IDENTITY_COLUMNS: dict[str, str] = {
     "num_heldout": "held-out (validation) examples measured",
     "train_seconds": "wall time of training",
     "measure_seconds": "wall time of the measurements",
+    "cpu_seconds": "CPU time of the run's process for training and measuring (what it costs on an idle core)",
 }
 
 

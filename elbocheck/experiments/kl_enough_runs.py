@@ -118,7 +118,7 @@ def train_and_measure(arm_name: str, seed: int, settings: Settings | Mapping[str
         batch_size=settings.batch_size, lr=settings.lr, seed=seed, device=settings.device, progress=False,
         model_options=options, data_options=dict(dataset.options),
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     resume = (run_dir / CHECKPOINT_NAME).is_file()
     result = Trainer(config, run_dir, dataset=dataset, resume=resume).fit()
     train_seconds = time.perf_counter() - start
@@ -140,7 +140,8 @@ def train_and_measure(arm_name: str, seed: int, settings: Settings | Mapping[str
         "majority_class_frequency": float(frequencies.max()),
         "label_latent": roles.label_latent or "", "other_latent": roles.other_latent,
         "num_heldout": int(heldout_y.numel()), "train_seconds": round(train_seconds, 3),
-        "measure_seconds": round(measure_seconds, 3), **measures,
+        "measure_seconds": round(measure_seconds, 3), "cpu_seconds": round(time.process_time() - cpu_start, 3),
+        **measures,
     }
     unknown = sorted(set(row) - set(COLUMNS))
     if unknown:

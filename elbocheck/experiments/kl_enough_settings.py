@@ -177,10 +177,13 @@ def diva_arm(data: str, beta: float, alpha_y: float, alpha_d: float, *, free_bit
                + (f", free bits {_number(free_bits)}" if free_bits else ""))
 
 
-def cdvae_arm(data: str, beta: float) -> Arm:
-    return Arm(f"cdvae-{data}-b{_number(beta)}", "cdvae", "cdvae", data, {"beta": beta},
-               {"beta_l": float(beta), "beta_u": float(beta)}, "none (by design)",
-               f"CDVAE {data}, beta = {_number(beta)}")
+def cdvae_arm(data: str, beta: float, *, free_bits: float = 0.0) -> Arm:
+    options = {"beta_l": float(beta), "beta_u": float(beta)}
+    if free_bits:
+        options["free_bits"] = float(free_bits)
+    return Arm(f"cdvae-{data}-b{_number(beta)}" + (f"-fb{_number(free_bits)}" if free_bits else ""), "cdvae", "cdvae",
+               data, {"beta": beta, "free_bits": free_bits}, options, "none (by design)",
+               f"CDVAE {data}, beta = {_number(beta)}" + (f", free bits {_number(free_bits)}" if free_bits else ""))
 
 
 def condvae_info_arm(data: str, rho: float) -> Arm:
@@ -216,6 +219,7 @@ def _grid() -> dict[str, Arm]:
     for data in ("digits", "digits_binary"):
         for beta in (1.0, 10.0, 100.0):
             arms.append(cdvae_arm(data, beta))
+        arms.append(cdvae_arm(data, 1.0, free_bits=0.5))
         for rho in (0.0, 1.0):
             arms.append(condvae_info_arm(data, rho))
     return {arm.name: arm for arm in arms}
@@ -364,6 +368,8 @@ DEFAULT_ARMS = _names([
     *(diva_arm("rotated_digits", beta, 0.0, 0.0) for beta in (1.0, 3.0, 10.0, 30.0)),
     *(diva_arm("rotated_digits", beta, *DIVA_PAPER_ALPHAS) for beta in (1.0, 10.0)),
     cdvae_arm("digits", 1.0), condvae_info_arm("digits", 0.0), condvae_info_arm("digits", 1.0),
+    # live other latents: free bits (0.5 nats per dimension) where the weights alone leave them dead
+    diva_arm("rotated_digits", 1.0, 0.0, 0.0, free_bits=0.5), cdvae_arm("digits", 1.0, free_bits=0.5),
 ])
 
 SMALL_ARMS = _names([
