@@ -193,9 +193,9 @@ def preregistered_tests(rows: Sequence[dict]) -> list[TestResult]:
         estimates = []
         for test in spec["tests"]:
             first, second = _paired_values(rows_by_arm, test["a"], test["b"], test["measure"], spec["unit"])
-            if len(first) == 0:
-                continue
-            estimates.append((test, paired_difference(first, second)))
+            estimate = paired_difference(first, second)
+            if estimate.n:
+                estimates.append((test, estimate))
         adjusted = holm([e.p_value for _, e in estimates])
         for (test, estimate), p in zip(estimates, adjusted):
             results.append(TestResult(family, test["id"], test["question"], test["measure"], test["a"], test["b"],

