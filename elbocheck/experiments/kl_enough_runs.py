@@ -253,6 +253,23 @@ def run_in_processes(jobs: Sequence[Job], settings: Settings, out_dir: Path, fin
             raise
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (``ValueError``) when nothing listens at a ``HOST:PORT`` or ``ray://HOST:PORT`` address: Ray itself
+    keeps retrying an unreachable address for minutes."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"ray: expected auto, local, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(f"ray: cannot connect to a Ray cluster at {address!r}: {error}; start one with "
+                         f"`ray start --head` or use --ray local") from error
+
+
 def ray_address(value: str) -> str | None:
     """``auto`` (an existing cluster: RAY_ADDRESS or the one ``ray start`` left on this machine), ``local`` (start
     a cluster in this process, stopped at the end) or ``HOST:PORT`` / ``ray://HOST:PORT``."""
@@ -270,13 +287,14 @@ def run_on_ray(jobs: Sequence[Job], settings: Settings, out_dir: Path, finished:
 
     started_here = not ray.is_initialized()
     if started_here:
+        check_reachable(settings.ray)
         threads = str(max(1, settings.torch_threads))
         try:
             ray.init(address=ray_address(settings.ray), logging_level="WARNING", log_to_driver=False,
                      include_dashboard=False if settings.ray == "local" else None,
                      num_cpus=settings.workers if settings.ray == "local" else None,
                      runtime_env={"env_vars": {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}})
-        except ConnectionError as error:
+        except (ConnectionError, RuntimeError) as error:
             raise ValueError(f"ray: cannot connect to a Ray cluster at {settings.ray!r}: {error}; start one with "
                              f"`ray start --head` or use --ray local") from error
     pending: dict = {}
