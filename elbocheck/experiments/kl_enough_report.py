@@ -62,8 +62,16 @@ def leak_fraction(row: dict) -> float:
     return row.get("other_mi_bound", math.nan) / row["label_entropy"]
 
 
+def label_fraction_own_input(row: dict) -> float:
+    """The label latent's label information with the encoder's own input (for CSVAE: the true y), / H(y)."""
+    if not row["label_latent"]:
+        return math.nan
+    return row.get("label_mi_bound", math.nan) / row["label_entropy"]
+
+
 MEASURES: dict[str, Callable[[dict], float]] = {
     "label_fraction": label_fraction,
+    "label_fraction_own_input": label_fraction_own_input,
     "leak_fraction": leak_fraction,
     "swap_success": lambda row: row.get("swap_success", math.nan),
     "heldout_domain_probe": lambda row: row.get("heldout_domain_probe", math.nan),
@@ -134,6 +142,10 @@ def cell_verdict(summary: ArmSummary, threshold: float) -> str:
         return "no claim (other latent dead)"
     if label == "carries" and other == "does not carry":
         return "KL enough"
+    fed = family == "csvae" and ARMS[summary.arm].axes.get("encoder input") == "x,y"
+    if fed and other == "does not carry" and carries(summary.value("label_fraction_own_input"), summary.label_live,
+                                                     threshold) == "carries":
+        return "no leak; w holds y from its input y, not from x"
     if other == "does not carry":
         return "no leak, y not in label latent" if label in ("does not carry", "dead") else "no leak, label undecided"
     return "undecided"
@@ -325,11 +337,11 @@ def map_panels(summaries: dict[str, ArmSummary]) -> list[Panel]:
                 if axes.get("free_bits"):
                     label += f", fb {axes['free_bits']:g}"
                 return label
-            panels.append(Panel(f"CSVAE, {data}: leak of y into z (fraction of H(y))", csvae,
+            panels.append(Panel(f"CSVAE, {data}: leak of y into z / H(y), verdict, z's active units", csvae,
                                 lambda a: ARMS[a].axes["beta3/beta1"], csvae_col, "beta3/beta1", "", "leak_fraction"))
         diva = of("diva")
         if diva:
-            panels.append(Panel(f"DIVA, {data}: label information in z_y from x (fraction of H(y))", diva,
+            panels.append(Panel(f"DIVA, {data}: y in z_y from x / H(y), verdict, z_x's active units", diva,
                                 lambda a: ARMS[a].axes["beta"],
                                 lambda a: (f"alpha_y {ARMS[a].axes['alpha_y']:g}, alpha_d {ARMS[a].axes['alpha_d']:g}"
                                            + (f", fb {ARMS[a].axes['free_bits']:g}" if ARMS[a].axes.get("free_bits")
@@ -349,6 +361,10 @@ def map_panels(summaries: dict[str, ArmSummary]) -> list[Panel]:
 
 
 FAMILY_AXIS = {"reference": "beta", "cdvae": "beta", "condvae_info": "rho"}
+# The verdicts as the heat maps print them (the table and map.csv give them in full).
+SHORT_VERDICTS = {"no claim (other latent dead)": "no claim: dead", "no claim (z dead)": "no claim: dead",
+                  "no leak; w holds y from its input y, not from x": "no leak (w: input y)",
+                  "no leak, y not in label latent": "no leak, no y", "no leak, label undecided": "no leak, label ?"}
 
 
 def draw_map(summaries: dict[str, ArmSummary], path: Path, threshold: float) -> Path | None:
@@ -360,7 +376,7 @@ def draw_map(summaries: dict[str, ArmSummary], path: Path, threshold: float) -> 
         return None
     columns = 2
     rows_count = math.ceil(len(panels) / columns)
-    figure, axes = plt.subplots(rows_count, columns, figsize=(13, 3.6 * rows_count), squeeze=False)
+    figure, axes = plt.subplots(rows_count, columns, figsize=(15, 3.4 * rows_count), squeeze=False)
     norm = Normalize(vmin=0.0, vmax=1.0)
     image = None
     for ax, panel in zip(axes.ravel(), panels):
@@ -372,19 +388,17 @@ def draw_map(summaries: dict[str, ArmSummary], path: Path, threshold: float) -> 
             summary = summaries[arm]
             estimate = summary.value(panel.color)
             grid[i, j] = estimate.mean
-            verdict = cell_verdict(summary, threshold)
-            other = f"z AU {live_text(summary, 'other')}" if summary.other_live is not None else ""
-            label = f"{panel.color.split('_')[0]} {fmt(estimate.mean, 2)}\n{verdict}\n{other}"
-            if panel.color == "leak_fraction" and math.isfinite(summary.label.mean):
-                label += f"\nw from x {fmt(summary.label.mean, 2)}"
-            ax.text(j, i, label, ha="center", va="center", fontsize=6.5)
+            verdict = SHORT_VERDICTS.get(cell_verdict(summary, threshold), cell_verdict(summary, threshold))
+            other = f"AU {live_text(summary, 'other')}" if summary.other_live is not None else ""
+            label = f"{fmt(estimate.mean, 2)}\n{verdict}\n{other}"
+            ax.text(j, i, label, ha="center", va="center", fontsize=7)
         image = ax.imshow(grid, cmap="viridis", norm=norm, aspect="auto", alpha=0.8)
         dead = [(row_values.index(panel.row_of(a)), col_values.index(panel.col_of(a))) for a in panel.arms
                 if summaries[a].other_live is False and panel.color == "leak_fraction"]
         for i, j in dead:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white"))
         ax.set_yticks(range(len(row_values)), [f"{v:g}" for v in row_values])
-        ax.set_xticks(range(len(col_values)), [str(v) for v in col_values], fontsize=7)
+        ax.set_xticks(range(len(col_values)), [str(v) for v in col_values], fontsize=7, rotation=12)
         ax.set_ylabel(panel.row_label)
         ax.set_title(panel.title, fontsize=8)
     for ax in axes.ravel()[len(panels):]:
@@ -400,19 +414,22 @@ def prediction_curves(summaries: dict[str, ArmSummary]) -> list[dict]:
     curves = []
     present = [a for a in summaries if a in ARMS]
     for data in sorted({ARMS[a].data for a in present}):
+        adversaries = sorted({ARMS[a].axes["beta4/beta1"] for a in present if ARMS[a].family == "csvae"})
         for family, price, select, axis, name in (
             ("reference", "standard", lambda a: True, "beta", "label_fraction"),
             ("diva", "learned", lambda a: ARMS[a].axes["alpha_y"] == 0 and ARMS[a].axes["alpha_d"] == 0
              and not ARMS[a].axes.get("free_bits"), "beta", "label_fraction"),
-            ("cdvae", "learned", lambda a: True, "beta", "label_fraction"),
-            ("csvae", "redundant", lambda a: ARMS[a].axes["beta4/beta1"] == 0 and ARMS[a].axes["encoder input"] == "x,y"
-             and not ARMS[a].axes.get("paper") and not ARMS[a].axes.get("free_bits"), "beta3/beta1", "leak_fraction"),
+            ("cdvae", "learned", lambda a: not ARMS[a].axes.get("free_bits"), "beta", "label_fraction"),
+            *(("csvae", "redundant", lambda a, adversary=adversary: ARMS[a].axes["beta4/beta1"] == adversary
+               and ARMS[a].axes["encoder input"] == "x,y" and not ARMS[a].axes.get("paper")
+               and not ARMS[a].axes.get("free_bits"), "beta3/beta1", "leak_fraction") for adversary in adversaries),
         ):
             arms = sorted((a for a in present if ARMS[a].family == family and ARMS[a].data == data and select(a)),
                           key=lambda a: ARMS[a].axes[axis])
             if len(arms) >= 2:
                 points = [(ARMS[a].axes[axis], summaries[a].value(name)) for a in arms]
-                curves.append({"family": family, "data": data, "price": price, "axis": axis, "measure": name,
+                title = family if family != "csvae" else f"csvae, beta4/beta1 = {ARMS[arms[0]].axes['beta4/beta1']:g}"
+                curves.append({"family": title, "data": data, "price": price, "axis": axis, "measure": name,
                                "points": points})
     return curves
 
@@ -437,8 +454,9 @@ def draw_predictions(curves: list[dict], predictions: dict[str, DataPrediction],
             continue
         edge = boundary(curve["price"], prediction)
         if curve["price"] == "redundant":
-            ax.plot([min(x), max(x)], [0, 0], linestyle="--", color=color,
-                    label=f"predicted (surgery): no leak at any weight > 0")
+            if not any(line.get_label().startswith("predicted (surgery)") for line in ax.get_lines()):
+                ax.plot([min(x), max(x)], [0, 0], linestyle="--", color="black",
+                        label="predicted (surgery): no leak at any weight > 0")
         elif math.isfinite(edge):
             top = max(v for v in y if math.isfinite(v)) if any(math.isfinite(v) for v in y) else 1.0
             xs = [min(x + [edge]) / 1.5, edge, edge, max(x + [edge]) * 1.5]
@@ -670,13 +688,15 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
         add("")
     add("## The map, cell by cell")
     add("")
-    add("Fractions of H(y), means over seeds with 95% t-intervals; `label` is what the label latent carries about y "
-        "from x alone (CSVAE's encoders are fed a random label for it; for the reference, its only latent), `leak` "
-        "what the other latent carries; AU = active units (min-max over seeds) / dimensions.")
+    add("Fractions of H(y), means over seeds with 95% t-intervals; `label from x` is what the label latent carries "
+        "about y from x alone (CSVAE's encoders are fed a random label for it; for the reference, its only latent), "
+        "`label, own input` the same with the encoder's own input (for CSVAE, the true y), `leak` what the other "
+        "latent carries; AU = active units (min-max over seeds) / dimensions.")
     add("")
-    lines += table(["arm", "weights", "seeds", "label from x", "leak", "AU label", "AU other", "KL label, nats",
-                    "KL other, nats", "swap success", "ELBO", "verdict"],
-                   ([arm, axes_text(arm), len(s.rows), fmt_mean(s.label), fmt_mean(s.leak), live_text(s, "label"),
+    lines += table(["arm", "weights", "seeds", "label from x", "label, own input", "leak", "AU label", "AU other",
+                    "KL label, nats", "KL other, nats", "swap success", "ELBO", "verdict"],
+                   ([arm, axes_text(arm), len(s.rows), fmt_mean(s.label),
+                     fmt_mean(s.value("label_fraction_own_input")), fmt_mean(s.leak), live_text(s, "label"),
                      live_text(s, "other"), fmt_mean(s.value("label_kl"), 2), fmt_mean(s.value("other_kl"), 2),
                      fmt_mean(s.value("swap_success")), fmt_mean(s.value("term_elbo"), 1),
                      cell_verdict(s, threshold)] for arm, s in summaries.items()))
@@ -709,6 +729,10 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
     add("")
     if "prediction" in figures:
         add(f"![Measured (points, 95% CIs) against predicted (dashed)]({figures['prediction']})")
+        add("")
+        add("*Dashed: the committed prediction. Left: a latent keeps y below beta* = g/c and drops it above (the step "
+            "is drawn at the curve's measured small-beta level: the prediction is the boundary, not the level). "
+            "Right: a copy of y beside a label latent buys nothing, so no leak at any positive weight.*")
         add("")
     boundary_tests = [t for t in tests if t.kind == "boundary"]
     if boundary_tests:
