@@ -470,7 +470,7 @@ def draw_predictions(curves: list[dict], predictions: dict[str, DataPrediction],
         ax.set_ylabel("Barber-Agakov bound / H(y)")
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set_title(title, fontsize=9)
-        if ax.has_data():
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6.5, loc="best")
     figure.tight_layout()
     return _save(figure, path, plt)
