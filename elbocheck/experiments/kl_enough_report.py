@@ -101,7 +101,9 @@ def summarize(rows: Sequence[dict]) -> dict[str, ArmSummary]:
     for row in rows:
         by_arm.setdefault(row["arm"], []).append(row)
     out = {}
-    for arm in [a for a in ARMS if a in by_arm] + sorted(set(by_arm) - set(ARMS)):
+    order = {family: index for index, family in enumerate(("csvae", "reference", "diva", "cdvae", "condvae_info"))}
+    known = sorted((a for a in ARMS if a in by_arm), key=lambda a: (order.get(ARMS[a].family, 9), ARMS[a].data))
+    for arm in known + sorted(set(by_arm) - set(ARMS)):
         arm_rows = sorted(by_arm[arm], key=lambda r: r["seed"])
 
         def live(role: str) -> bool | None:
@@ -796,13 +798,14 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
     if timing:
         trained = [t for t in timing if t.get("runs_trained", 0) > 0]
         last = trained[-1] if trained else timing[-1]
-        cpu = sum(float(r.get("train_seconds", 0)) + float(r.get("measure_seconds", 0)) for r in rows)
+        cpu = sum(float(r.get("cpu_seconds", math.nan)) for r in rows)
         add(f"Wall time of the invocation that trained the runs: {fmt(last['wall_seconds'], 1)} s "
             f"({last['runs_trained']} runs, {last['workers']} worker process(es) x {last['torch_threads']} torch "
             f"thread(s){', Ray ' + str(last.get('ray')) if last.get('ray') else ''}, {last['cpu_count']} CPUs; load "
             f"average (1, 5, 15 min) {last.get('load_average_at_start', '?')} at the start and "
-            f"{last.get('load_average_at_end', '?')} at the end, finished {last['finished_at']}). Sum over runs of "
-            f"training + measuring wall time: {fmt(cpu, 1)} s.")
+            f"{last.get('load_average_at_end', '?')} at the end, finished {last['finished_at']}). CPU time of the "
+            f"runs' training and measuring: {fmt(cpu, 1)} s in all, i.e. about {fmt(cpu / 120, 1)} minutes on 2 idle "
+            f"cores (plus worker start-up, data loading and this report).")
     add("")
     lines += table(["arm", "model", "data", "auxiliary term", "weights"],
                    ([arm, ARMS[arm].model, ARMS[arm].data, ARMS[arm].auxiliary, axes_text(arm)]
