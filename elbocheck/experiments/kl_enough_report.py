@@ -669,6 +669,11 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
         "enough to put the label information into w (z_y)? Why add an auxiliary classifier (DIVA) or an adversary "
         "on the other latent (CSVAE)?")
     add("")
+    if not summaries:  # an MNIST-only folder: its section, then the tests and the setup
+        lines += mnist_section(all_rows, mnist_summaries, tests, figures, timing, threshold, None)
+        lines += _tests_section(tests, figures)
+        lines += _setup_section(rows, settings, timing, mnist_summaries)
+        return "\n".join(lines)
     add("## The answer: a map over the weights")
     add("")
     add("It depends on the weights, in the way the conditional-prior surgery predicts: the KL term to p(w|y) never "
@@ -743,24 +748,7 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
             f"{'confirmed' if t.rejects and t.estimate.difference > 0 else 'not confirmed'}" for t in boundary_tests)
             + ".")
         add("")
-    add("## Pre-registered paired tests")
-    add("")
-    commit = git_commit_of(PREREGISTRATION_PATH)
-    add("Rules and tests committed before the runs in `elbocheck/experiments/kl_enough_preregistration.json` "
-        + (f"(commit {commit}) " if commit else "") + "and explained in `docs/kl-enough/preregistration.md`. Two-sided "
-        "paired t-tests over the pairing unit (seeds share the data split and the initialisation seed; for MNIST "
-        "the six held-out angles), Holm's correction within each family, effect = mean paired difference a - b with "
-        "its 95% t-interval, d_z = mean / sd of the differences.")
-    add("")
-    lines += table(["id", "family", "measure", "a", "b", "n", "mean a", "mean b", "a - b [95% CI]", "d_z", "p",
-                    "Holm p", "result", "expected"],
-                   ([t.id, t.family, t.measure, t.a, t.b, t.estimate.n, fmt(t.estimate.mean_a), fmt(t.estimate.mean_b),
-                     fmt_paired(t.estimate), fmt(t.estimate.d_z, 2), fmt_p(t.estimate.p_value), fmt_p(t.holm_p),
-                     t.direction, t.expectation.split(":")[0]] for t in tests))
-    add("")
-    if "tests" in figures:
-        add(f"![Paired effects with 95% CIs]({figures['tests']})")
-        add("")
+    lines += _tests_section(tests, figures)
     add("## Live latents")
     add("")
     add("Every arm warms its KL weights up linearly from 0 over the first "
@@ -789,28 +777,7 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
         "reward for label information in z_y (alpha_y per nat of its log-likelihood), the adversary a price for it in "
         "z (beta4 per nat of the adversary's entropy).")
     add("")
-    add("## Setup")
-    add("")
-    add(f"Preset `{stored.get('preset', '?')}`, seeds {', '.join(map(str, stored.get('seeds', [])))}; batch "
-        f"{stored.get('batch_size')}, Adam lr {stored.get('lr')}; epochs and data per data key: " + "; ".join(
-            f"{key}: {epochs} epochs, {json.dumps(settings.get('run_defining', {}).get('data_options', {}).get(key, {}))}"
-            for key, epochs in sorted(settings.get("run_defining", {}).get("epochs", {}).items())) + ".")
-    if timing:
-        trained = [t for t in timing if t.get("runs_trained", 0) > 0]
-        last = trained[-1] if trained else timing[-1]
-        cpu = sum(float(r.get("cpu_seconds", math.nan)) for r in rows)
-        add(f"Wall time of the invocation that trained the runs: {fmt(last['wall_seconds'], 1)} s "
-            f"({last['runs_trained']} runs, {last['workers']} worker process(es) x {last['torch_threads']} torch "
-            f"thread(s){', Ray ' + str(last.get('ray')) if last.get('ray') else ''}, {last['cpu_count']} CPUs; load "
-            f"average (1, 5, 15 min) {last.get('load_average_at_start', '?')} at the start and "
-            f"{last.get('load_average_at_end', '?')} at the end, finished {last['finished_at']}). CPU time of the "
-            f"runs' training and measuring: {fmt(cpu, 1)} s in all, i.e. about {fmt(cpu / 120, 1)} minutes on 2 idle "
-            f"cores (plus worker start-up, data loading and this report).")
-    add("")
-    lines += table(["arm", "model", "data", "auxiliary term", "weights"],
-                   ([arm, ARMS[arm].model, ARMS[arm].data, ARMS[arm].auxiliary, axes_text(arm)]
-                    for arm in summaries if arm in ARMS))
-    add("")
+    lines += _setup_section(rows, settings, timing, summaries)
     add("## Caveats")
     add("")
     seeds = len(stored.get("seeds", []))
@@ -840,6 +807,59 @@ def render(rows, all_rows, summaries, mnist_summaries, tests, predictions, fresh
         "Salakhutdinov 2016 (active units); Kingma et al. 2016 (free bits); Holm 1979; Cohen 1988 (d_z).")
     add("")
     return "\n".join(lines)
+
+
+def _tests_section(tests, figures) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
+    add("## Pre-registered paired tests")
+    add("")
+    commit = git_commit_of(PREREGISTRATION_PATH)
+    add("Rules and tests committed before the runs in `elbocheck/experiments/kl_enough_preregistration.json` "
+        + (f"(commit {commit}) " if commit else "") + "and explained in `docs/kl-enough/preregistration.md`. Two-sided "
+        "paired t-tests over the pairing unit (seeds share the data split and the initialisation seed; for MNIST "
+        "the six held-out angles), Holm's correction within each family, effect = mean paired difference a - b with "
+        "its 95% t-interval, d_z = mean / sd of the differences.")
+    add("")
+    lines += table(["id", "family", "measure", "a", "b", "n", "mean a", "mean b", "a - b [95% CI]", "d_z", "p",
+                    "Holm p", "result", "expected"],
+                   ([t.id, t.family, t.measure, t.a, t.b, t.estimate.n, fmt(t.estimate.mean_a), fmt(t.estimate.mean_b),
+                     fmt_paired(t.estimate), fmt(t.estimate.d_z, 2), fmt_p(t.estimate.p_value), fmt_p(t.holm_p),
+                     t.direction, t.expectation.split(":")[0]] for t in tests))
+    add("")
+    if "tests" in figures:
+        add(f"![Paired effects with 95% CIs]({figures['tests']})")
+        add("")
+    return lines
+
+
+def _setup_section(rows, settings, timing, summaries) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
+    stored = settings.get("settings", {})
+    add("## Setup")
+    add("")
+    add(f"Preset `{stored.get('preset', '?')}`, seeds {', '.join(map(str, stored.get('seeds', [])))}; batch "
+        f"{stored.get('batch_size')}, Adam lr {stored.get('lr')}; epochs and data per data key: " + "; ".join(
+            f"{key}: {epochs} epochs, {json.dumps(settings.get('run_defining', {}).get('data_options', {}).get(key, {}))}"
+            for key, epochs in sorted(settings.get("run_defining", {}).get("epochs", {}).items())) + ".")
+    if timing:
+        trained = [t for t in timing if t.get("runs_trained", 0) > 0]
+        last = trained[-1] if trained else timing[-1]
+        cpu = sum(float(r.get("cpu_seconds", math.nan)) for r in rows)
+        add(f"Wall time of the invocation that trained the runs: {fmt(last['wall_seconds'], 1)} s "
+            f"({last['runs_trained']} runs, {last['workers']} worker process(es) x {last['torch_threads']} torch "
+            f"thread(s){', Ray ' + str(last.get('ray')) if last.get('ray') else ''}, {last['cpu_count']} CPUs; load "
+            f"average (1, 5, 15 min) {last.get('load_average_at_start', '?')} at the start and "
+            f"{last.get('load_average_at_end', '?')} at the end, finished {last['finished_at']}). CPU time of the "
+            f"runs' training and measuring: {fmt(cpu, 1)} s in all, i.e. about {fmt(cpu / 120, 1)} minutes on 2 idle "
+            f"cores (plus worker start-up, data loading and this report).")
+    add("")
+    lines += table(["arm", "model", "data", "auxiliary term", "weights"],
+                   ([arm, ARMS[arm].model, ARMS[arm].data, ARMS[arm].auxiliary, axes_text(arm)]
+                    for arm in summaries if arm in ARMS))
+    add("")
+    return lines
 
 
 def _t_quantile(n: int) -> float:
@@ -912,9 +932,10 @@ def mnist_section(all_rows, mnist_summaries, tests, figures, mnist_timing, thres
             "from p(w|y') of the other thickness and keeps z; an independent logistic regression on pixels judges the "
             "thickness (swap success) and an independent digit classifier whether the digit survived.")
         add("")
-        lines += table(["arm", "weights", "leak of thickness into z", "w from x", "AU z", "swap success",
-                        "digit kept", "thickness classifier accuracy", "ELBO"],
+        lines += table(["arm", "weights", "leak of thickness into z (/ H(y))", "w from x", "w, own input", "AU z",
+                        "swap success", "digit kept", "thickness classifier accuracy", "ELBO"],
                        ([a, axes_text(a), fmt_mean(mnist_summaries[a].leak), fmt_mean(mnist_summaries[a].label),
+                         fmt_mean(mnist_summaries[a].value("label_fraction_own_input")),
                          live_text(mnist_summaries[a], "other"), fmt_mean(mnist_summaries[a].value("swap_success")),
                          fmt_mean(mnist_summaries[a].value("swap_identity_kept")),
                          fmt_mean(mnist_summaries[a].value("swap_classifier_accuracy")),
