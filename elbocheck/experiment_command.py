@@ -64,6 +64,16 @@ def _fail(message: str) -> int:
 
 
 def _list() -> int:
+    try:
+        return _print_list()
+    except BrokenPipeError:  # `elbocheck experiment --list | head`: the reader left, which is not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _print_list() -> int:
     from elbocheck.experiments import kl_enough
 
     for name, text in EXPERIMENTS.items():
