@@ -20,6 +20,13 @@ Conventions (the contract with :mod:`elbocheck.derivations` and the trainer)
   reports neither ``adversary`` nor ``adversary_entropy``).
 * ``latent_samples`` (optional, ``{latent name: tensor}``) replaces the reparameterised draws, so that tests can
   evaluate the terms on a sample of their own; absent names are drawn with ``rsample`` from the global RNG.
+* KL warm-up and free bits (options ``kl_warmup_epochs`` and ``free_bits`` of the models that take them) change the
+  ``objective`` only, never the reported KLs or ``elbo``. Warm-up: the trainer calls :meth:`on_epoch_start` with the
+  epoch (1, 2, ...) and every KL weight is multiplied by ``min(1, epoch / kl_warmup_epochs)`` (the schedule of
+  Ilse et al. 2020's code, linear from ~0 to the full weight; Bowman et al. 2016). Free bits (Kingma et al. 2016,
+  Sec. 3.5 / appendix C, per latent dimension): the objective charges ``sum_j max(free_bits, KL_j)`` with KL_j the
+  batch mean of dimension j's KL, so a dimension is charged nothing for its first ``free_bits`` nats and is not
+  pushed to collapse below them (:meth:`objective_kl`).
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ class VariationalModel(nn.Module):
     min_batch_size_reason: ClassVar[str] = ""
 
     def __init__(self, spec: DataSpec, *, hidden_dim: int = 256, num_hidden_layers: int = 2,
-                 architecture: str = "auto") -> None:
+                 architecture: str = "auto", kl_warmup_epochs: int = 0, free_bits: float = 0.0) -> None:
         super().__init__()
         name = type(self).__name__
         if self.requires_labels and not spec.has_labels:
@@ -69,6 +76,13 @@ class VariationalModel(nn.Module):
             raise ValueError(
                 f"hidden_dim must be >= 1 and num_hidden_layers >= 0; got {hidden_dim}, {num_hidden_layers}"
             )
+        if isinstance(kl_warmup_epochs, bool) or not isinstance(kl_warmup_epochs, int) or kl_warmup_epochs < 0:
+            raise ValueError(f"kl_warmup_epochs: must be an int >= 0, got {kl_warmup_epochs!r}")
+        if not free_bits >= 0:
+            raise ValueError(f"free_bits: must be >= 0 (nats per latent dimension), got {free_bits!r}")
+        self.kl_warmup_epochs = kl_warmup_epochs
+        self.free_bits = float(free_bits)
+        self.kl_scale = 1.0  # full weights unless the trainer sets the warm-up factor (on_epoch_start)
         self.spec = spec
         self.likelihood: Likelihood = build_likelihood(spec)
         self.network_options = {"hidden_dim": hidden_dim, "num_hidden_layers": num_hidden_layers,
@@ -101,6 +115,25 @@ class VariationalModel(nn.Module):
         return OrderedDict((name, terms[name]) for name in self.term_names)
 
     # ----------------------------------------------------------------------------------------------------------------
+    def on_epoch_start(self, epoch: int) -> None:
+        """Set the warm-up factor of the KL weights for training epoch ``epoch`` (1-based; called by the trainer)."""
+        self.kl_scale = 1.0 if self.kl_warmup_epochs == 0 else min(1.0, epoch / self.kl_warmup_epochs)
+
+    def objective_kl(self, posterior: Distribution, prior: Distribution, kl: torch.Tensor) -> torch.Tensor:
+        """The per-example KL the objective charges: ``kl`` itself, or with free bits
+        ``sum_j where(mean_batch KL_j > free_bits, KL_j, free_bits)`` (its batch mean is sum_j max(free_bits,
+        mean_batch KL_j); dimensions under the floor get no gradient). Needs diagonal-Gaussian posterior and prior."""
+        if self.free_bits == 0.0:
+            return kl
+        if not (isinstance(posterior, Independent) and isinstance(prior, Independent)
+                and isinstance(posterior.base_dist, Normal) and isinstance(prior.base_dist, Normal)):
+            raise TypeError("free_bits: needs Independent(Normal) posteriors and priors")
+        per_dimension = torch.distributions.kl_divergence(posterior.base_dist, prior.base_dist)
+        per_dimension = per_dimension.expand(posterior.base_dist.loc.shape)
+        floor = torch.full_like(per_dimension, self.free_bits)
+        charged = per_dimension.mean(0, keepdim=True) > self.free_bits
+        return torch.where(charged, per_dimension, floor).sum(-1)
+
     def sample(self, name: str, posterior: Distribution, latent_samples: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The given sample for latent ``name`` if there is one, else a reparameterised draw from ``posterior``."""
         if name in latent_samples:

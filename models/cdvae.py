@@ -35,9 +35,11 @@ class CDVAE(VariationalModel):
     requires_labels = True
 
     def __init__(self, spec: DataSpec, *, zl_dim: int = 10, zu_dim: int = 10, learn_prior_means: bool = True,
-                 prior_mean_scale: float = 3.0, beta_l: float = 1.0, beta_u: float = 1.0, hidden_dim: int = 256,
-                 num_hidden_layers: int = 2, architecture: str = "auto") -> None:
-        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture)
+                 prior_mean_scale: float = 3.0, beta_l: float = 1.0, beta_u: float = 1.0, kl_warmup_epochs: int = 0,
+                 free_bits: float = 0.0, hidden_dim: int = 256, num_hidden_layers: int = 2,
+                 architecture: str = "auto") -> None:
+        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture,
+                         kl_warmup_epochs=kl_warmup_epochs, free_bits=free_bits)
         if beta_l < 0 or beta_u < 0:
             raise ValueError(f"beta_l and beta_u must be >= 0, got {beta_l}, {beta_u}")
         self.num_classes = int(spec.num_classes)
@@ -69,13 +71,16 @@ class CDVAE(VariationalModel):
         zl = self.sample("zl", posteriors["zl"], latent_samples)
         zu = self.sample("zu", posteriors["zu"], latent_samples)
         reconstruction = self.reconstruction(self.decoder(torch.cat([zl, zu], dim=-1)), batch.x)
-        kl_zl = T.kl_divergence("kl_zl", posteriors["zl"], self.zl_prior(batch.y))
-        kl_zu = T.kl_divergence("kl_zu", posteriors["zu"], standard_normal(self.zu_dim, zu))
+        zl_prior, zu_prior = self.zl_prior(batch.y), standard_normal(self.zu_dim, zu)
+        kl_zl = T.kl_divergence("kl_zl", posteriors["zl"], zl_prior)
+        kl_zu = T.kl_divergence("kl_zu", posteriors["zu"], zu_prior)
         beta_l, beta_u = self.betas
+        charged = (beta_l * self.objective_kl(posteriors["zl"], zl_prior, kl_zl)
+                   + beta_u * self.objective_kl(posteriors["zu"], zu_prior, kl_zu))
         return {
             "reconstruction": reconstruction.mean(),
             "kl_zl": kl_zl.mean(),
             "kl_zu": kl_zu.mean(),
             "elbo": (reconstruction - kl_zl - kl_zu).mean(),
-            "objective": (reconstruction - beta_l * kl_zl - beta_u * kl_zu).mean(),
+            "objective": (reconstruction - self.kl_scale * charged).mean(),
         }

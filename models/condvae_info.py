@@ -12,7 +12,9 @@ trained min-max with simultaneous gradient steps (each parameter group follows o
 also train a GAN discriminator on the images; that image-quality term is not part of this model. Note that
 maximising the cross-entropy is unbounded in principle (the encoder could make the adversary confidently wrong);
 the adversary's own updates keep it in check in practice. Terms: ``reconstruction``, ``kl_z``, ``adversary`` (= A),
-``elbo``, ``objective`` (= ELBO + rho * A). Default rho = 1.
+``elbo``, ``objective`` (= ELBO + rho * A; with ``kl_warmup_epochs`` / ``free_bits`` the KL is warmed up / floored,
+see :mod:`.base`). Default rho = 1; rho = 0 trains the adversary but gives the encoder none of its gradient (the
+x-only-encoder CondVAE, the control for the adversary).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ class CondVAEInfo(VariationalModel):
     requires_labels = True
 
     def __init__(self, spec: DataSpec, *, latent_dim: int = 10, adversary_weight: float = 1.0,
-                 adversary_hidden_dim: int = 64, hidden_dim: int = 256, num_hidden_layers: int = 2,
-                 architecture: str = "auto") -> None:
-        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture)
+                 adversary_hidden_dim: int = 64, kl_warmup_epochs: int = 0, free_bits: float = 0.0,
+                 hidden_dim: int = 256, num_hidden_layers: int = 2, architecture: str = "auto") -> None:
+        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture,
+                         kl_warmup_epochs=kl_warmup_epochs, free_bits=free_bits)
         if adversary_weight < 0:
             raise ValueError(f"adversary_weight: must be >= 0, got {adversary_weight}")
         self.latent_dim = latent_dim
@@ -60,7 +63,8 @@ class CondVAEInfo(VariationalModel):
         posterior = self.encoder(batch.x)
         z = self.sample("z", posterior, latent_samples)
         reconstruction = self.reconstruction(self.decoder(z, one_hot(batch.y, self.num_classes)), batch.x)
-        kl_z = T.kl_divergence("kl_z", posterior, standard_normal(self.latent_dim, z))
+        prior = standard_normal(self.latent_dim, z)
+        kl_z = T.kl_divergence("kl_z", posterior, prior)
         # One forward pass serves both players: the adversary's gradient is taken w.r.t. its own parameters only.
         adversary = nn.functional.cross_entropy(self.adversary_net(z), batch.y, reduction="none")
         elbo = reconstruction - kl_z
@@ -69,5 +73,6 @@ class CondVAEInfo(VariationalModel):
             "kl_z": kl_z.mean(),
             "adversary": adversary.mean(),
             "elbo": elbo.mean(),
-            "objective": (elbo + self.adversary_weight * adversary).mean(),
+            "objective": (reconstruction - self.kl_scale * self.objective_kl(posterior, prior, kl_z)
+                          + self.adversary_weight * adversary).mean(),
         }

@@ -20,6 +20,9 @@ q_delta(y | z) tries to read y from z; the encoder is rewarded for the entropy o
 
 objective = M1 + M2 for encoder and decoder; ``adversary`` = N for delta. Defaults beta1 = 20, beta2 = 1,
 beta3 = 0.2, beta4 = 10 (the paper's toy settings). ``use_adversary=False`` removes q_delta, N and M2.
+``encoder_label=False`` makes both encoders q(w | x), q(z | x) (y is not fed to them; the ELBO stays a bound, with
+a smaller variational family), so that the label information in w and z can only come from x.
+``kl_warmup_epochs`` and ``free_bits`` act on beta2 KL_w and beta3 KL_z in the objective (see :mod:`.base`).
 
 Labels: a binary label (2 classes) is one attribute with one subspace, as in the paper's toy setup; a label with
 K > 2 classes is encoded one-hot as K attributes (one subspace each), and p(y) = 1/K. The adversary predicts the
@@ -67,12 +70,16 @@ class CSVAE(VariationalModel):
         off_std: float = 0.1,
         on_mean: float = 3.0,
         on_std: float = 1.0,
+        encoder_label: bool = True,
         adversary_hidden_dim: int = 64,
+        kl_warmup_epochs: int = 0,
+        free_bits: float = 0.0,
         hidden_dim: int = 256,
         num_hidden_layers: int = 2,
         architecture: str = "auto",
     ) -> None:
-        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture)
+        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture,
+                         kl_warmup_epochs=kl_warmup_epochs, free_bits=free_bits)
         for name, value in (("beta1", beta1), ("beta2", beta2), ("beta3", beta3), ("beta4", beta4)):
             if value < 0:
                 raise ValueError(f"{name}: must be >= 0, got {value}")
@@ -85,11 +92,13 @@ class CSVAE(VariationalModel):
         self.w_dim = w_dim_per_attribute * self.num_attributes
         self.betas = (float(beta1), float(beta2), float(beta3), float(beta4))
         self.use_adversary = bool(use_adversary)
+        self.encoder_label = bool(encoder_label)
+        condition_dim = self.num_attributes if self.encoder_label else 0
         self.register_buffer("w_prior_loc", torch.tensor([off_mean, on_mean], dtype=torch.float32))
         self.register_buffer("w_prior_scale", torch.tensor([off_std, on_std], dtype=torch.float32))
-        self.w_encoder = GaussianEncoder(spec.event_shape, self.w_dim, condition_dim=self.num_attributes,
+        self.w_encoder = GaussianEncoder(spec.event_shape, self.w_dim, condition_dim=condition_dim,
                                          **self.network_options)
-        self.z_encoder = GaussianEncoder(spec.event_shape, z_dim, condition_dim=self.num_attributes,
+        self.z_encoder = GaussianEncoder(spec.event_shape, z_dim, condition_dim=condition_dim,
                                          **self.network_options)
         self.decoder = Decoder(self.w_dim + z_dim, spec.event_shape, self.likelihood.outputs_per_element,
                                **self.network_options)
@@ -119,6 +128,8 @@ class CSVAE(VariationalModel):
         return torch.full(y.shape, -math.log(self.num_classes), device=y.device)
 
     def encode(self, batch: Batch) -> dict[str, Distribution]:
+        if not self.encoder_label:
+            return {"w": self.w_encoder(batch.x), "z": self.z_encoder(batch.x)}
         attributes = self.attributes(batch.y)
         return {"w": self.w_encoder(batch.x, attributes), "z": self.z_encoder(batch.x, attributes)}
 
@@ -127,12 +138,15 @@ class CSVAE(VariationalModel):
         w = self.sample("w", posteriors["w"], latent_samples)
         z = self.sample("z", posteriors["z"], latent_samples)
         reconstruction = self.reconstruction(self.decoder(torch.cat([w, z], dim=-1)), batch.x)
-        kl_w = T.kl_divergence("kl_w", posteriors["w"], self.w_prior(batch.y))
-        kl_z = T.kl_divergence("kl_z", posteriors["z"], standard_normal(self.z_dim, z))
+        w_prior, z_prior = self.w_prior(batch.y), standard_normal(self.z_dim, z)
+        kl_w = T.kl_divergence("kl_w", posteriors["w"], w_prior)
+        kl_z = T.kl_divergence("kl_z", posteriors["z"], z_prior)
         log_prior_y = self.log_prior_y(batch.y)
         beta1, beta2, beta3, beta4 = self.betas
         elbo = reconstruction - kl_w - kl_z + log_prior_y
-        objective = beta1 * reconstruction - beta2 * kl_w - beta3 * kl_z + log_prior_y
+        objective = (beta1 * reconstruction - self.kl_scale * (
+            beta2 * self.objective_kl(posteriors["w"], w_prior, kl_w)
+            + beta3 * self.objective_kl(posteriors["z"], z_prior, kl_z)) + log_prior_y)
         terms = {
             "reconstruction": reconstruction.mean(),
             "kl_w": kl_w.mean(),

@@ -12,8 +12,10 @@ q_omega_y(y | z_y). The training objective (their eq. 3, fully supervised case) 
              + alpha_y E_{q(z_y|x)} log q_omega_y(y | z_y),
 
 and the ELBO beside it (a bound on log p(x | d, y)) is the same with beta = 1 and alpha = 0. Defaults: the paper's
-alpha_d = 2000, alpha_y = 3500, beta = 1 (they also anneal beta from 0; the trainer does not). alpha_d or alpha_y
-may be 0, which removes that classifier from the objective (its log-likelihood is still reported).
+alpha_d = 2000, alpha_y = 3500, beta = 1. The paper's code anneals the betas: beta(epoch) = min(beta,
+beta * epoch / 100) over the first 100 epochs (``kl_warmup_epochs=100``; off by default here). alpha_d or alpha_y may
+be 0, which removes that classifier from the objective (its log-likelihood is still reported). ``free_bits`` floors
+each latent dimension's KL in the objective (see :mod:`.base`).
 Terms: ``reconstruction``, ``kl_zd``, ``kl_zx``, ``kl_zy``, ``classifier_d``, ``classifier_y`` (the classifiers'
 log-likelihoods, E log q_omega(. | z)), ``elbo``, ``objective``.
 """
@@ -68,11 +70,14 @@ class DIVA(VariationalModel):
         beta_y: float = 1.0,
         prior_hidden_dim: int = 64,
         classifier_hidden_dim: int = 64,
+        kl_warmup_epochs: int = 0,
+        free_bits: float = 0.0,
         hidden_dim: int = 256,
         num_hidden_layers: int = 2,
         architecture: str = "auto",
     ) -> None:
-        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture)
+        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture,
+                         kl_warmup_epochs=kl_warmup_epochs, free_bits=free_bits)
         for name, value in (("alpha_d", alpha_d), ("alpha_y", alpha_y), ("beta_d", beta_d), ("beta_x", beta_x),
                             ("beta_y", beta_y)):
             if value < 0:
@@ -108,7 +113,8 @@ class DIVA(VariationalModel):
         classifier_d = -nn.functional.cross_entropy(self.classifier_d(samples["zd"]), batch.d, reduction="none")
         classifier_y = -nn.functional.cross_entropy(self.classifier_y(samples["zy"]), batch.y, reduction="none")
         elbo = reconstruction - sum(kls.values())
-        objective = (reconstruction - sum(self.betas[n] * kls[n] for n in self.LATENT_NAMES)
+        charged = sum(self.betas[n] * self.objective_kl(posteriors[n], priors[n], kls[n]) for n in self.LATENT_NAMES)
+        objective = (reconstruction - self.kl_scale * charged
                      + self.alphas["d"] * classifier_d + self.alphas["y"] * classifier_y)
         return {
             "reconstruction": reconstruction.mean(),

@@ -314,6 +314,9 @@ class Trainer:
             self._start_loggers()
             self._status("running")
             for epoch in range(self.start_epoch + 1, self.config.epochs + 1):
+                epoch_start = getattr(self.model, "on_epoch_start", None)  # KL warm-up schedules
+                if epoch_start is not None:
+                    epoch_start(epoch)
                 rows = [self._train_epoch(epoch)]
                 for split in self.splits:
                     if split != "train":

@@ -30,8 +30,10 @@ class VAE(VariationalModel):
     reference = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR)"
 
     def __init__(self, spec: DataSpec, *, latent_dim: int = 10, hidden_dim: int = 256, num_hidden_layers: int = 2,
-                 architecture: str = "auto") -> None:
-        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture)
+                 architecture: str = "auto", **schedule) -> None:
+        # ``schedule``: kl_warmup_epochs / free_bits, passed on by subclasses that take them (the plain VAE does not)
+        super().__init__(spec, hidden_dim=hidden_dim, num_hidden_layers=num_hidden_layers, architecture=architecture,
+                         **schedule)
         self.latent_dim = latent_dim
         self.encoder = GaussianEncoder(spec.event_shape, latent_dim, **self.network_options)
         self.decoder = Decoder(latent_dim, spec.event_shape, self.likelihood.outputs_per_element,

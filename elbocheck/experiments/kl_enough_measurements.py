@@ -5,22 +5,24 @@ Latent roles. Each model has a *label latent* meant to carry the label y and an 
 =============  ==============  ===============  ======================================================
 model          label latent    other latent     encoders
 =============  ==============  ===============  ======================================================
-CSVAE          w               z                q(w | x, y), q(z | x, y)        (both see y)
+CSVAE          w               z                q(w | x, y), q(z | x, y); or q(w | x), q(z | x)
 DIVA           z_y             z_x (and z_d)    q(z_y | x), q(z_x | x), q(z_d | x)
 CDVAE          z_l             z_u              q(z_l | x), q(z_u | x)
-CondVAE        -- (y itself)   z                q(z | x, y)                     (decoder sees y)
 CondVAE-info   -- (y itself)   z                q(z | x)                        (decoder sees y)
+beta-VAE       --              z                q(z | x)          (the reference: no label anywhere)
 =============  ==============  ===============  ======================================================
 
-Measures (all on the held-out ``validation`` split; DIVA's held-out domain is the ``test`` split):
+Measures (all on the held-out ``validation`` split, whose examples -- for rotated digits, whose base digits -- are
+never trained on; DIVA's held-out domain is the ``test`` split, and ``test_unseen`` holds unseen digits at it):
 
-* ``label_mutual_information`` (plug-in I(latent; y) from the class-conditional aggregate posteriors, upward biased;
-  the value for randomly permuted labels is reported beside it as the bias floor: with narrow posteriors both reach
-  H(y) and the plug-in value is uninformative), the Barber-Agakov lower bound H(y) - CE of a logistic regression
-  on posterior draws (held-out, does not saturate), and ``probe_accuracy`` (logistic regression on the posterior
-  means, half of the held-out points to fit, half to score, Wilson interval; for the other latent also an MLP probe
-  of the adversaries' capacity).
-* For an encoder that sees y (CSVAE's w and z, CondVAE's z), I(latent; y) under the true y says little about x:
+* Liveness: ``{role}_active_units`` -- dimensions j with Var_x E_q[z_j | x] > 0.01 (Burda et al. 2016) -- of
+  ``{role}_dims``. A latent with no active unit carries (almost) nothing, so "it carries no y" says nothing there.
+* Label information: the Barber-Agakov lower bound H(y) - CE of a held-out logistic regression on posterior *draws*
+  (``{role}_mi_bound``, the key measure: it does not saturate and is about 0 when the latent carries nothing),
+  the plug-in I(latent; y) from the class-conditional aggregate posteriors (upward biased; its value for permuted
+  labels is reported beside it as the bias floor), and a logistic probe on the posterior means (``{role}_probe``,
+  half of the held-out points to fit, half to score, Wilson interval).
+* For an encoder that sees y (CSVAE's w and z by default), I(latent; y) under the true y says little about x:
   q(w | x, y) can copy y. The ``*_xonly`` measures feed the encoder a label drawn at random, independent of the true
   one, so that any information about the true y must have come from x. For encoders of x alone they equal the main
   measures (copied, so that the columns compare across models).
@@ -31,17 +33,18 @@ Measures (all on the held-out ``validation`` split; DIVA's held-out domain is th
   each piece estimated with draws w ~ q(w | x_n, y_n) and the exact class-conditional mixture
   q(w | y) = (1/N_y) sum_{n: y_n = y} q(w | x_n, y_n) over the held-out points (so I_q(w; x | y) <= log N_y: it is
   the value for the empirical distribution of those points). ``prior_label_information`` is I_p(w; y) of the prior's
-  class components p(w | y) under the held-out label frequencies: the label information the KL term leads to when
-  q(w | y) matches p(w | y), learned or not.
+  class components p(w | y) under the held-out label frequencies.
 * Attribute swap: encode x, replace the label latent by a draw from p(w | y') for a target y' != y drawn uniformly
   (CSVAE, DIVA, CDVAE; ``*_exchange``: by the posterior mean of a held-out example of class y'), or decode with y'
-  (CondVAE, CondVAE-info), keep the other latents at their posterior means, decode to the likelihood's mean, and
-  classify the result with a classifier trained independently on the training images. Swap success is the fraction
-  classified as y' (Wilson interval); ``swap_kept_original`` the fraction still classified as y.
+  (CondVAE-info), keep the other latents at their posterior means, decode to the likelihood's mean, and classify
+  the result with a classifier trained independently on the training images. Swap success is the fraction
+  classified as y' (Wilson interval); ``swap_kept_original`` the fraction still classified as y; where the data
+  know the digit of a binary style attribute (MNIST thickness), ``swap_identity_kept`` the fraction whose digit,
+  judged by an independent digit classifier, did not change.
 
 References: Klys, Snell & Zemel 2018 (CSVAE); Ilse, Tomczak, Louizos & Welling 2020 (DIVA); Creswell et al. 2017
 (adversarial information factorization); Hoffman & Johnson 2016 (ELBO surgery); Barber & Agakov 2003 (the IM
-bound); project seed 000.
+bound); Burda, Grosse & Salakhutdinov 2016 (active units); project seed 000.
 """
 
 from __future__ import annotations
@@ -79,7 +82,10 @@ LATENT_ROLES: dict[str, LatentRoles] = {
     "cdvae": LatentRoles("zl", "zu", None, False),
     "condvae": LatentRoles(None, "z", None, True),
     "condvae_info": LatentRoles(None, "z", None, False),
+    "beta_vae": LatentRoles(None, "z", None, False),
 }
+# Burda et al. 2016: a unit is active when the variance over x of its posterior mean exceeds this.
+ACTIVE_UNIT_THRESHOLD = 0.01
 
 # The probes fit on half of the held-out points and score on the other half.
 PROBE_TEST_FRACTION = 0.5
@@ -87,10 +93,22 @@ PROBE_TEST_FRACTION = 0.5
 BOUND_REGULARIZATION = (0.01, 0.1, 1.0, 10.0)
 
 
-def roles_of(model_name: str) -> LatentRoles:
+def roles_of(model_name: str, options: Mapping | None = None) -> LatentRoles:
+    """The roles of ``model_name``'s latents (CSVAE with ``encoder_label=False`` has encoders of x alone)."""
     if model_name not in LATENT_ROLES:
         raise ValueError(f"model: the kl-enough measurements know {', '.join(LATENT_ROLES)}; got {model_name!r}")
-    return LATENT_ROLES[model_name]
+    roles = LATENT_ROLES[model_name]
+    if model_name == "csvae" and options is not None and not options.get("encoder_label", True):
+        roles = LatentRoles(roles.label_latent, roles.other_latent, roles.domain_latent, False)
+    return roles
+
+
+def active_units(posterior: Independent, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tuple[int, int]:
+    """(active units, dimensions): dimensions whose posterior mean varies over the examples with variance above
+    ``threshold`` (Burda, Grosse & Salakhutdinov 2016, Sec. 5.2)."""
+    mean, _ = posterior_parameters(posterior)
+    variance = mean.double().var(dim=0, unbiased=True)
+    return int((variance > threshold).sum()), int(mean.shape[-1])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -137,7 +155,7 @@ def other_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) 
 # Label information
 # ---------------------------------------------------------------------------------------------------------------------
 def information_and_probe(prefix: str, posterior: Independent, labels: torch.Tensor, seed: int, *,
-                          bound: bool = True, mlp_probe: bool = False) -> dict[str, float]:
+                          bound: bool = True) -> dict[str, float]:
     """Label information in one latent, several ways (nats for the information columns):
 
     * ``{prefix}_mi``: plug-in I(latent; labels) (:func:`label_mutual_information`), with its Monte-Carlo SE;
@@ -146,9 +164,9 @@ def information_and_probe(prefix: str, posterior: Independent, labels: torch.Ten
     * ``{prefix}_mi_bound`` (with ``bound``): the Barber-Agakov lower bound from posterior *draws*
       (:func:`information_lower_bound`), which does not saturate; only with ``bound``;
     * ``{prefix}_probe``: held-out logistic-probe accuracy from the posterior means (:func:`probe_accuracy`), with
-      its Wilson bounds;
-    * with ``mlp_probe``, ``{prefix}_probe_mlp``: an MLP probe (one hidden layer of 64 units, the capacity of the
-      models' adversaries) on posterior draws, i.e. what an adversary reading the sampled latent sees.
+      its Wilson bounds.
+
+    (An MLP probe on draws was dropped: with these held-out sizes it scored below the majority class.)
     """
     mean, log_var = posterior_parameters(posterior)
     mean, log_var = mean.double(), log_var.double()
@@ -168,11 +186,6 @@ def information_and_probe(prefix: str, posterior: Independent, labels: torch.Ten
     }
     if bound:
         row[f"{prefix}_mi_bound"] = information_lower_bound(draws.numpy(), labels.numpy(), seed=seed)
-    if mlp_probe:
-        probe = probe_accuracy(draws.numpy(), labels.numpy(), classifier="mlp", test_fraction=PROBE_TEST_FRACTION,
-                               seed=seed)
-        row.update({f"{prefix}_probe_mlp": probe.accuracy, f"{prefix}_probe_mlp_lower": probe.lower,
-                    f"{prefix}_probe_mlp_upper": probe.upper})
     return row
 
 
@@ -413,10 +426,13 @@ def heldout_terms(model: VariationalModel, batch: Batch, *, repeats: int = 4, se
     return totals
 
 
-def measure_run(model_name: str, model: VariationalModel, dataset: DataSet, classifier: LabelClassifier, *,
-                seed: int, kl_repeats: int = 4) -> dict[str, float]:
-    """Every measure of one trained model on the held-out split (and DIVA's held-out domain); see the module doc."""
-    roles = roles_of(model_name)
+def measure_run(model_name: str, model: VariationalModel, dataset: DataSet, classifier: LabelClassifier | None, *,
+                seed: int, kl_repeats: int = 4, options: Mapping | None = None,
+                identity_classifier: LabelClassifier | None = None) -> dict[str, float]:
+    """Every measure of one trained model on the held-out split (and DIVA's held-out domain); see the module doc.
+    ``classifier`` judges the attribute swap (``None``: no swap); ``identity_classifier`` (optional) judges whether
+    a swap kept the digit (``dataset.factors[:, 0]``); ``options`` are the model's options (for the roles)."""
+    roles = roles_of(model_name, options)
     model = model.cpu().eval()
     heldout = dataset.split("validation")
     x, y, d = heldout.x, heldout.y, heldout.d
@@ -431,12 +447,18 @@ def measure_run(model_name: str, model: VariationalModel, dataset: DataSet, clas
     random_label = torch.randint(num_classes, y.shape, generator=generator)
     posteriors_xonly = encode(model, x, random_label, d) if roles.encoder_sees_label else posteriors
 
-    row.update(information_and_probe("other", posteriors[roles.other_latent], y, seed, mlp_probe=True))
+    for role, latent in (("label", roles.label_latent), ("other", roles.other_latent),
+                         ("domain", roles.domain_latent)):
+        if latent is not None:
+            row[f"{role}_active_units"], row[f"{role}_dims"] = active_units(posteriors[latent])
+            row[f"{role}_kl"] = row.get(f"term_kl_{latent}", math.nan)
+
+    row.update(information_and_probe("other", posteriors[roles.other_latent], y, seed))
     if roles.encoder_sees_label:
-        row.update(information_and_probe("other_xonly", posteriors_xonly[roles.other_latent], y, seed, bound=False))
+        row.update(information_and_probe("other_xonly", posteriors_xonly[roles.other_latent], y, seed))
     else:
         row.update({key.replace("other_", "other_xonly_", 1): value for key, value in row.items()
-                    if key.startswith("other_") and "_probe_mlp" not in key and "_mi_bound" not in key})
+                    if key.startswith("other_") and key.split("_", 1)[1].startswith(("mi", "probe"))})
 
     if roles.label_latent is not None:
         label_posterior = posteriors[roles.label_latent]
@@ -446,60 +468,77 @@ def measure_run(model_name: str, model: VariationalModel, dataset: DataSet, clas
             row.update(information_and_probe("label_xonly", posteriors_xonly[roles.label_latent], y, seed))
         else:
             row.update({key.replace("label_", "label_xonly_", 1): value for key, value in row.items()
-                        if key.startswith("label_") and not key.startswith("label_xonly")})
+                        if key.startswith("label_") and key.split("_", 1)[1].startswith(("mi", "probe"))})
         prior = label_latent_prior(model_name, model, y)
         row["prior_label_information"] = prior_label_information(prior, y, seed)
         decomposition = conditional_prior_kl_decomposition(label_posterior, prior, y, num_repeats=kl_repeats,
                                                            seed=seed)
-        row["label_kl"] = decomposition.analytic_kl
         row["label_kl_information_beyond_label"] = decomposition.information_beyond_label
         row["label_kl_aggregate_mismatch"] = decomposition.aggregate_mismatch
         row["label_kl_monte_carlo"] = decomposition.kl
+        row["label_kl_closed_form"] = decomposition.analytic_kl
         row["label_kl_information_ceiling"] = decomposition.information_ceiling
         xonly_means = posterior_parameters(posteriors_xonly[roles.label_latent])[0]
         row["prior_rule_accuracy"], row["prior_rule_lower"], row["prior_rule_upper"] = prior_rule_accuracy(
             model_name, model, xonly_means, y)
 
     if roles.domain_latent is not None:
-        domain_posterior = posteriors[roles.domain_latent]
-        row.update(information_and_probe("domain_latent", domain_posterior, y, seed, bound=False))
+        row.update(information_and_probe("domain", posteriors[roles.domain_latent], y, seed))
         row.update(information_and_probe("label_domain", posteriors[roles.label_latent], d, seed, bound=False))
 
-    # Attribute swap, with the reconstruction's own label accuracy as the ceiling it is compared with.
-    target = other_labels(y, num_classes, generator)
-    reconstruction = decode_mean(model_name, model, {n: posterior_parameters(p)[0] for n, p in posteriors.items()},
-                                 decoder_label=y)
-    recon_correct = int((classifier.predict(reconstruction) == y.numpy()).sum())
-    row["reconstruction_label_accuracy"] = recon_correct / int(y.shape[0])
-    row["swap_classifier_accuracy"] = classifier.heldout_accuracy
-    row["swap_classifier_lower"], row["swap_classifier_upper"] = classifier.heldout_lower, classifier.heldout_upper
-    swap = attribute_swap(swap_decoder(model_name, model, posteriors, mode="prior", generator=generator),
-                          classifier.predict, y, target)
-    row.update({"swap_success": swap.success, "swap_success_lower": swap.lower, "swap_success_upper": swap.upper,
-                "swap_kept_original": swap.kept_original})
-    if roles.label_latent is not None:
-        exchange_means = posterior_parameters(posteriors[roles.label_latent])[0]
-        exchange = attribute_swap(
-            swap_decoder(model_name, model, posteriors, mode="exchange", generator=generator,
-                         exchange_means=exchange_means, exchange_labels=y),
-            classifier.predict, y, target)
-        row.update({"swap_exchange_success": exchange.success, "swap_exchange_lower": exchange.lower,
-                    "swap_exchange_upper": exchange.upper})
+    has_decoder_label = model_name in ("condvae", "condvae_info")
+    if classifier is not None and (roles.label_latent is not None or has_decoder_label):
+        row.update(swap_measures(model_name, model, posteriors, roles, y, num_classes, classifier, generator,
+                                 identity_classifier, dataset, heldout_index=dataset.splits["validation"]))
 
-    if model_name == "diva" and "test" in dataset.splits:
-        row.update(diva_heldout_domain(model, dataset, seed))
+    if model_name == "diva":
+        for split, prefix in (("test", "heldout_domain"), ("test_unseen", "heldout_unseen")):
+            if split in dataset.splits:
+                row.update(diva_heldout_domain(model, dataset, seed, split=split, prefix=prefix))
     return row
 
 
-def diva_heldout_domain(model: VariationalModel, dataset: DataSet, seed: int) -> dict[str, float]:
-    """Accuracy on the held-out domain (``test`` split) of (a) DIVA's own classifier q_omega(y | z_y) at the mean
-    of z_y -- untrained when alpha_y = 0, since its only gradient is alpha_y times its log-likelihood --, (b) a
-    logistic probe fitted on the z_y means of the training domains, (c) the prior rule argmax_y p(z_y | y)."""
+def swap_measures(model_name: str, model: VariationalModel, posteriors: Mapping[str, Independent],
+                  roles: LatentRoles, y: torch.Tensor, num_classes: int, classifier: LabelClassifier,
+                  generator: torch.Generator, identity_classifier: LabelClassifier | None, dataset: DataSet,
+                  heldout_index: torch.Tensor) -> dict[str, float]:
+    """The attribute swap and its ceiling (the reconstructions' own label accuracy), module docstring."""
+    row: dict[str, float] = {}
+    target = other_labels(y, num_classes, generator)
+    means = {n: posterior_parameters(p)[0] for n, p in posteriors.items()}
+    reconstruction = decode_mean(model_name, model, means, decoder_label=y)
+    row["reconstruction_label_accuracy"] = float((classifier.predict(reconstruction) == y.numpy()).mean())
+    row["swap_classifier_accuracy"] = classifier.heldout_accuracy
+    row["swap_classifier_lower"], row["swap_classifier_upper"] = classifier.heldout_lower, classifier.heldout_upper
+    decoder = swap_decoder(model_name, model, posteriors, mode="prior", generator=generator)
+    swap = attribute_swap(decoder, classifier.predict, y, target)
+    row.update({"swap_success": swap.success, "swap_success_lower": swap.lower, "swap_success_upper": swap.upper,
+                "swap_kept_original": swap.kept_original})
+    if identity_classifier is not None and dataset.factors is not None:
+        digits = dataset.factors[heldout_index, 0]
+        kept = identity_classifier.predict(decoder(target)) == digits.numpy()
+        row["swap_identity_kept"] = float(kept.mean())
+        row["identity_classifier_accuracy"] = identity_classifier.heldout_accuracy
+    if roles.label_latent is not None:
+        exchange = attribute_swap(
+            swap_decoder(model_name, model, posteriors, mode="exchange", generator=generator,
+                         exchange_means=means[roles.label_latent], exchange_labels=y),
+            classifier.predict, y, target)
+        row.update({"swap_exchange_success": exchange.success, "swap_exchange_lower": exchange.lower,
+                    "swap_exchange_upper": exchange.upper})
+    return row
+
+
+def diva_heldout_domain(model: VariationalModel, dataset: DataSet, seed: int, *, split: str = "test",
+                        prefix: str = "heldout_domain") -> dict[str, float]:
+    """Accuracy on a held-out-domain split of (a) DIVA's own classifier q_omega(y | z_y) at the mean of z_y -- the
+    paper's prediction; untrained when alpha_y = 0, since its only gradient is alpha_y times its log-likelihood --,
+    (b) a logistic probe fitted on the z_y means of the training split, (c) the prior rule argmax_y p(z_y | y)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    train, test = dataset.split("train"), dataset.split("test")
+    train, test = dataset.split("train"), dataset.split(split)
     train_means = posterior_parameters(encode(model, train.x, train.y, train.d)["zy"])[0]
     test_means = posterior_parameters(encode(model, test.x, test.y, test.d)["zy"])[0]
     count = int(test.y.shape[0])
@@ -507,14 +546,14 @@ def diva_heldout_domain(model: VariationalModel, dataset: DataSet, seed: int) ->
     with torch.no_grad():
         predicted = model.classifier_y(test_means).argmax(-1)
     correct = int((predicted == test.y).sum())
-    row["heldout_domain_classifier"] = correct / count
-    row["heldout_domain_classifier_lower"], row["heldout_domain_classifier_upper"] = wilson_interval(correct, count)
+    row[f"{prefix}_classifier"] = correct / count
+    row[f"{prefix}_classifier_lower"], row[f"{prefix}_classifier_upper"] = wilson_interval(correct, count)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     probe.fit(train_means.numpy(), train.y.numpy())
     correct = int((probe.predict(test_means.numpy()) == test.y.numpy()).sum())
-    row["heldout_domain_probe"] = correct / count
-    row["heldout_domain_probe_lower"], row["heldout_domain_probe_upper"] = wilson_interval(correct, count)
+    row[f"{prefix}_probe"] = correct / count
+    row[f"{prefix}_probe_lower"], row[f"{prefix}_probe_upper"] = wilson_interval(correct, count)
     accuracy, lower, upper = prior_rule_accuracy("diva", model, test_means, test.y)
-    row["heldout_domain_prior_rule"] = accuracy
-    row["heldout_domain_prior_rule_lower"], row["heldout_domain_prior_rule_upper"] = lower, upper
+    row[f"{prefix}_prior_rule"] = accuracy
+    row[f"{prefix}_prior_rule_lower"], row[f"{prefix}_prior_rule_upper"] = lower, upper
     return row

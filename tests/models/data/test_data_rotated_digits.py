@@ -39,12 +39,32 @@ def test_rotated_images_stay_on_integer_levels_and_differ_between_domains():
 
 
 def test_leave_one_domain_out_split():
-    data = load_dataset("rotated_digits", images_per_class=2, held_out_domain=75)
+    data = load_dataset("rotated_digits", images_per_class=5, held_out_domain=75)
     test_domain = DOMAIN_ANGLES.index(75)
     assert set(data.d[data.splits["test"]].tolist()) == {test_domain}
+    assert set(data.d[data.splits["test_unseen"]].tolist()) == {test_domain}
     seen = torch.cat([data.splits["train"], data.splits["validation"]])
     assert test_domain not in set(data.d[seen].tolist())
-    assert len(seen) + len(data.splits["test"]) == len(data)
+    every = torch.cat(list(data.splits.values()))
+    assert len(every) == len(data) and len(set(every.tolist())) == len(data)
+
+
+def _base_digit(data, index):
+    """Which base digit an image is: its position within its domain (every domain lists the digits in order)."""
+    per_domain = len(data) // 6
+    return set((index % per_domain).tolist())
+
+
+@pytest.mark.parametrize("held_out", [None, 30])
+def test_no_base_digit_is_in_two_splits(held_out):
+    """The split is by base digit: a digit rotated for training never reappears in validation under another angle."""
+    data = load_dataset("rotated_digits", images_per_class=10, held_out_domain=held_out, seed=3)
+    train, validation = _base_digit(data, data.splits["train"]), _base_digit(data, data.splits["validation"])
+    assert train and validation and not train & validation
+    assert len(validation) == 20  # 20% of 10 digits in each of 10 classes
+    if held_out is not None:
+        assert _base_digit(data, data.splits["test"]) == train
+        assert _base_digit(data, data.splits["test_unseen"]) == validation
 
 
 def test_bad_held_out_domain_lists_the_angles():
