@@ -5,7 +5,7 @@
 Every input should end in verdicts, or in an error of the form FILE:LINE:COLUMN: error: ..., with exit status 0, 1
 or 2, each step within the time limit (plus a second for the timer to land), and never a traceback. The inputs are
 the examples (derivations/examples/) after 1-3 random mutations (elbocheck.derivations.latex.mutations), then the
-fixed inputs of issue 12 (a 5 MB file, a 500-deep \\frac, a line of 50k terms, a tower of exponents, a 1000-component
+fixed inputs of issue 12 (a 5 MB file, a 500-deep \\frac, a line of 50k terms, a tower of exponents, a 5000-component
 vector). Inputs that break the contract are written to --keep DIR.
 """
 
@@ -42,7 +42,7 @@ def fixed_inputs() -> dict[str, tuple[str, str]]:
         "500-deep \\frac": (".tex", HEADER + "$$\\log p(x) = \\log " + deep + "$$\n"),
         "line of 50k terms": (".tex", HEADER + "$$\\log p(x) = " + " + ".join([r"\log p(x)"] * 50_000) + "$$\n"),
         "tower of exponents": (".tex", HEADER + "$$\\log p(x) = \\log p(x)^{9^{9^{9}}}$$\n"),
-        "vector of 1000": (".tex", HEADER.rstrip("\n") + "; vectors: z = 1000\n$$\\log p(x) = \\log p(x)$$\n"),
+        "vector of 5000": (".tex", HEADER.rstrip("\n") + "; vectors: z = 5000\n$$\\log p(x) = \\log p(x)$$\n"),
         "unused coefficient": (".tex", HEADER + "% coefficients: foo > 0\n$$\\log p(x) = \\log p(x)$$\n"),
         "empty range": (".tex", HEADER + "% coefficients: 2 <= beta <= 1\n$$\\log p(x) = \\beta \\log p(x)$$\n"),
     }
