@@ -64,6 +64,12 @@ class VariationalModel(nn.Module):
     min_batch_size: ClassVar[int] = 1
     min_batch_size_reason: ClassVar[str] = ""
 
+    @classmethod
+    def batch_size_minimum(cls, options: Mapping | None = None) -> tuple[int, str]:
+        """(the smallest batch, why) for a model built with ``options`` (its keyword arguments); a model whose
+        minimum depends on an option overrides this."""
+        return cls.min_batch_size, cls.min_batch_size_reason
+
     def __init__(self, spec: DataSpec, *, hidden_dim: int = 256, num_hidden_layers: int = 2,
                  architecture: str = "auto", kl_warmup_epochs: int = 0, free_bits: float = 0.0) -> None:
         super().__init__()

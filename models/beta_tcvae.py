@@ -14,7 +14,8 @@ and the objective weights the three separately:
                                                              up to the estimator's bias).
 
 The aggregate posterior q(z) = (1/N) sum_n q(z|x_n) is estimated on each minibatch by minibatch weighted sampling
-(``estimator="mws"``) or minibatch stratified sampling (``"mss"``), from
+(``estimator="mws"``), minibatch stratified sampling (``"mss"``) or MSS with the jackknife correction of its log's
+bias (``"mss-jackknife"``: the least biased, batches of 3 or more), from
 :func:`elbocheck.estimators.minibatch_decomposition.minibatch_kl_terms`. Per example i with z_i ~ q(z|x_i):
 MI_i = log q(z_i|x_i) - log q^(z_i), TC_i = log q^(z_i) - sum_j log q^(z_ij), dimKL_i = sum_j log q^(z_ij) -
 log p(z_i); they sum to the single-sample KL estimate log q(z_i|x_i) - log p(z_i), while ``kl_z`` is the closed-form
@@ -33,7 +34,7 @@ from . import terms as T
 from .data.core import Batch, DataSpec
 from .vae import VAE
 
-ESTIMATORS = ("mws", "mss")
+ESTIMATORS = ("mws", "mss", "mss-jackknife")
 
 
 class BetaTCVAE(VAE):
@@ -44,6 +45,13 @@ class BetaTCVAE(VAE):
     min_batch_size = 2
     min_batch_size_reason = ("its minibatch estimates of q(z), hence of MI and TC, need two or more examples "
                              "(with one they are 0)")
+
+    @classmethod
+    def batch_size_minimum(cls, options: Mapping | None = None) -> tuple[int, str]:
+        if (options or {}).get("estimator") == "mss-jackknife":
+            return 3, ("its jackknifed minibatch estimates of q(z) leave one of the other examples out, so they need "
+                       "three or more")
+        return cls.min_batch_size, cls.min_batch_size_reason
 
     def __init__(self, spec: DataSpec, *, alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0,
                  estimator: str = "mws", latent_dim: int = 10, hidden_dim: int = 256, num_hidden_layers: int = 2,

@@ -98,7 +98,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        check_batch_size(cls, self.model, self.batch_size)
+        check_batch_size(cls, self.model, self.batch_size, self.model_options)
         if not self.lr > 0 or (self.adversary_lr is not None and not self.adversary_lr > 0):
             raise ValueError(f"lr and adversary_lr must be > 0, got {self.lr}, {self.adversary_lr}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
@@ -171,10 +171,11 @@ def option_text(value: Any) -> str:
     return repr(value)
 
 
-def check_batch_size(cls: type, name: str, batch_size: int) -> None:
-    if batch_size < cls.min_batch_size:
-        raise ValueError(f"batch_size: model {name!r} needs batches of at least {cls.min_batch_size} examples "
-                         f"({cls.min_batch_size_reason}), got {batch_size}")
+def check_batch_size(cls: type, name: str, batch_size: int, options: dict | None = None) -> None:
+    minimum, reason = cls.batch_size_minimum(options)
+    if batch_size < minimum:
+        raise ValueError(f"batch_size: model {name!r} needs batches of at least {minimum} examples "
+                         f"({reason}), got {batch_size}")
 
 
 @dataclass
@@ -238,7 +239,7 @@ class Trainer:
         if model is None:
             config.validate()
         else:
-            check_batch_size(type(model), config.model, config.batch_size)
+            check_batch_size(type(model), config.model, config.batch_size, config.model_options)
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
         self.directory = RunDirectory(self.run_dir)
@@ -490,8 +491,10 @@ class Trainer:
         data = self.splits[split]
         totals = torch.zeros(len(self.term_names), dtype=torch.float64)
         start = time.perf_counter()
-        # Nearly equal chunks, so that no batch is a single example (the stratified estimator needs two).
-        num_batches = max(1, math.ceil(data.size / self.config.batch_size))
+        # Nearly equal chunks, none smaller than the model's minimum batch where the split allows (the stratified
+        # estimator needs two examples, its jackknife three).
+        minimum, _ = type(self.model).batch_size_minimum(self.config.model_options)
+        num_batches = max(1, min(math.ceil(data.size / self.config.batch_size), data.size // max(minimum, 1)))
         for step, index in enumerate(torch.tensor_split(torch.arange(data.size, device=data.x.device), num_batches),
                                      start=1):
             batch = Batch(data.x[index], None if data.y is None else data.y[index],

@@ -125,6 +125,7 @@ MODEL_OPTIONS = {
     "beta_vae": {"beta": 2.5},
     "beta_tcvae": {"alpha": 0.5, "beta": 3.0, "gamma": 2.0, "estimator": "mws"},
     "beta_tcvae_mss": {"alpha": 1.5, "beta": 4.0, "gamma": 0.5, "estimator": "mss"},
+    "beta_tcvae_jackknife": {"alpha": 1.0, "beta": 2.0, "gamma": 0.5, "estimator": "mss-jackknife"},
     "infovae": {"alpha": 0.3, "lambda_": 10.0, "kernel": "rbf"},
     "infovae_imq": {"alpha": 0.0, "lambda_": 4.0, "kernel": "imq"},
     "infovae_kl": {"divergence": "kl", "alpha": 0.2, "lambda_": 3.0, "estimator": "mss"},
@@ -144,7 +145,7 @@ def close(actual, expected):
 
 @pytest.mark.parametrize("case", sorted(MODEL_OPTIONS))
 def test_reported_terms_equal_the_estimators_on_the_same_sample(case):
-    name = case.split("_mss")[0].split("_imq")[0].split("_kl")[0].split("_plain")[0].split("_no_classifiers")[0]
+    name = case.split("_mss")[0].split("_jackknife")[0].split("_imq")[0].split("_kl")[0].split("_plain")[0].split("_no_classifiers")[0]
     options = MODEL_OPTIONS[case]
     model, dataset = tiny_model(name, seed=3, **options)
     # A source set only a little larger than the batch, so that the minibatch estimators' weights depend strongly on N.

@@ -243,3 +243,19 @@ def test_a_log_with_other_columns_is_refused_not_overwritten(tmp_path):
     with pytest.raises(RunDirectoryOccupiedError, match=r"holds files of a run \(log.csv\) but no readable config"):
         Trainer(tiny_config(), run)
     assert (run / "log.csv").read_text() == "epoch,split,something_else\n1,train,0.5\n"
+
+
+def test_the_jackknifed_beta_tcvae_needs_three_examples_per_batch_and_evaluates_in_chunks_of_three(tmp_path):
+    options = {**TINY, "estimator": "mss-jackknife"}
+    with pytest.raises(ValueError, match="model 'beta_tcvae' needs batches of at least 3 examples .*leave one of"):
+        Trainer(tiny_config(model="beta_tcvae", batch_size=2, model_options=options), tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    # 100 digits split 80 / 10 / 10: an evaluation split of 10 in batches of 3 would be cut 3 + 3 + 2 + 2; the
+    # chunks are made no smaller than the model's minimum instead (4 + 3 + 3), so the jackknife can run.
+    result = Trainer(tiny_config(model="beta_tcvae", batch_size=3, epochs=1, model_options=options),
+                     tmp_path / "run").fit()
+    rows = result.last_rows
+    assert {row["split"] for row in rows} >= {"train", "validation"}
+    for row in rows:
+        for name in ("mutual_information", "total_correlation", "dimensionwise_kl", "elbo"):
+            assert torch.isfinite(torch.tensor(row[name])), (row["split"], name)
