@@ -161,6 +161,16 @@ def test_a_marginal_of_parts_independent_given_the_inputs_factorizes():
     assert_proven(TWIN, log("p(b,e|c)"), "=", log("p(b|c)") + log("p(e|c)"))
 
 
+def test_nested_measures_that_condition_on_each_other_keep_their_written_order():
+    """Kills canonical.py:687 Add->Mul (the fallback of _canonical_order for factors that condition on each other,
+    reached by nesting: the outer q(x|z) conditions on a free z, the inner q(z|x) on the outer x; it raised a TypeError).
+
+    E_{q(x|z)}[E_{q(z'|x)}[log p(x|z')]] = E_{q(x|z)}[E_{q(z'|x)}[log p(x,z') - log p(z')]]: the chain rule
+    p(x, z') = p(x|z') p(z') inside both expectations."""
+    assert_proven(VAE, E("q(x|z)", E("q(z|x)", log("p(x|z)"))), "=",
+                  E("q(x|z)", E("q(z|x)", log(ratio(["p(x,z)"], ["p(z)"])))))
+
+
 # ---------------------------------------------------------------------------------------------- certificates.py
 
 
