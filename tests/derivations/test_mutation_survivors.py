@@ -8,11 +8,21 @@ be refuted (and so never proven).
 
 import pytest
 import sympy
-
 from elbocheck.derivations import Checker, Model, SearchSettings, Step
 from elbocheck.derivations.canonical import CONSTANT, LinearForm
 from elbocheck.derivations.certificates import _exact_from, nonnegative
-from elbocheck.derivations.expressions import E, density, entropy, kl, log, mi, prod_over, ratio, sum_over, tc
+from elbocheck.derivations.expressions import (
+    E,
+    density,
+    entropy,
+    kl,
+    log,
+    mi,
+    prod_over,
+    ratio,
+    sum_over,
+    tc,
+)
 
 # the symbolic side does not depend on the search settings; small ones keep the refutations quick
 checker = Checker(SearchSettings(random_instances=8, local_search_iterations=20, local_search_starts=1,
