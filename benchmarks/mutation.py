@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["derivations/certificates.py", "derivations/canonical.py"]
 TESTS = ["tests/derivations/test_soundness_regressions.py", "tests/derivations/test_textbook_steps.py",
-         "tests/derivations/test_checker_rules.py",
+         "tests/derivations/test_checker_rules.py", "tests/derivations/test_mutation_survivors.py",
          "tests/derivations/test_mutants.py::test_the_real_checker_is_not_caught_on_the_fast_cases"]
 
 
