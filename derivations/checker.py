@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -302,13 +303,17 @@ class Checker:
         kinds = ["discrete"] * self.settings.oracle_discrete
         if not case.constant and not case.model.discrete:
             kinds += ["gaussian"] * self.settings.oracle_gaussian
+        gaussians = 0
         for kind in kinds:
             try:
                 if kind == "discrete":
                     fixed = {a: 1 for a in case.constant}
                     instance = oracle.random_discrete_instance(case.model, assumptions, rng, fixed_sizes=fixed)
                 else:
-                    instance = oracle.random_gaussian_instance(case.model, assumptions, rng)
+                    # unit, narrow and wide spreads: differential entropies of both signs
+                    scale = ORACLE_GAUSSIAN_SCALES[gaussians % len(ORACLE_GAUSSIAN_SCALES)]
+                    gaussians += 1
+                    instance = oracle.random_gaussian_instance(case.model, assumptions, rng, scale=scale)
                 second = instance.redraw_parametric(rng) if step.relation == "= const" else None
                 judgement = oracle.judge(case.model, step.lhs, step.relation, step.rhs, assumptions, instance,
                                          second_instance=second, rng=rng, points=4)
@@ -577,6 +582,11 @@ class Checker:
             return amount, Counterexample(instance.as_dict(), text, assignment, float(lhs[worst]), float(rhs[worst]))
         return amount, None
 
+
+#: The spreads of the oracle's linear-Gaussian instances in a proof's cross-check, in turn: at 1/16 every
+#: differential entropy is negative, so a proof that takes one for non-negative is caught (sigmas drawn from 1/2 up
+#: keep them all positive at scale 1).
+ORACLE_GAUSSIAN_SCALES = (Fraction(1), Fraction(1, 16), Fraction(16))
 
 #: The relative gap a counterexample of a step over importance samples must exceed (no oracle replay for those).
 SAMPLE_STEP_RELATIVE_GAP = 1e-6

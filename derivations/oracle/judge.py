@@ -153,7 +153,7 @@ def judge(model, lhs, relation: str, rhs, assumptions=(), instance=None, *, seco
         kind = "discrete"
     elif isinstance(instance, GaussianInstance):
         if isinstance(points, int):
-            points = random_points(structure, points, rng)
+            points = random_points(structure, points, rng, instance.scale)
         rows = _gaussian_rows(instance, second, left, right, relation, precision, dps, free, points)
         kind = "linear-gaussian"
     else:

@@ -61,6 +61,7 @@ class GaussianInstance:
     regressions: dict
     version_seed: int | None = None
     cache: dict = field(default_factory=dict)
+    scale: Fraction = Fraction(1)  # every sigma and bias drawn times this: all atoms' spreads scale with it
 
     def factor(self, factor: Factor, decoration: str | None) -> tuple[Regression, ...]:
         key = (factor.index, decoration)
@@ -68,15 +69,16 @@ class GaussianInstance:
             if decoration is None or self.version_seed is None:
                 raise OracleError(f"the instance has no regressions for {_label(factor, decoration)}")
             self.regressions[key] = random_regressions(factor, version_rng(self.version_seed,
-                                                                           _label(factor, decoration)))
+                                                                           _label(factor, decoration)), self.scale)
         return self.regressions[key]
 
     def redraw_parametric(self, rng: np.random.Generator) -> "GaussianInstance":
         """The other instance of an ``= const`` pair (parametric factors redrawn, everything else kept)."""
         regressions = dict(self.regressions)
         for f in self.structure.parametric_factors:
-            regressions[(f.index, None)] = random_regressions(f, rng)
-        return GaussianInstance(self.structure, dict(self.coefficients), regressions, self.version_seed)
+            regressions[(f.index, None)] = random_regressions(f, rng, self.scale)
+        return GaussianInstance(self.structure, dict(self.coefficients), regressions, self.version_seed,
+                                scale=self.scale)
 
     def differs_only_in_parameters(self, other: "GaussianInstance") -> str | None:
         if other.coefficients != self.coefficients:
@@ -113,28 +115,39 @@ def _grid(rng: np.random.Generator, low: float, high: float, step: int = 16) -> 
     return Fraction(int(rng.integers(int(low * step), int(high * step) + 1)), step)
 
 
-def random_regressions(factor: Factor, rng: np.random.Generator) -> tuple[Regression, ...]:
-    """Weights in [-3/2, 3/2], biases in [-1, 1], sigmas in [1/2, 3/2], all multiples of 1/16."""
+def random_regressions(factor: Factor, rng: np.random.Generator, scale: Fraction = Fraction(1)
+                       ) -> tuple[Regression, ...]:
+    """Weights in [-3/2, 3/2], biases in [-1, 1] * scale, sigmas in [1/2, 3/2] * scale, all multiples of 1/16
+    (times ``scale``)."""
     out = []
     for k, target in enumerate(factor.targets):
         parents = factor.given + factor.targets[:k]
-        out.append(Regression(target, parents, tuple(_grid(rng, -1.5, 1.5) for _ in parents), _grid(rng, -1, 1),
-                              _grid(rng, 0.5, 1.5)))
+        out.append(Regression(target, parents, tuple(_grid(rng, -1.5, 1.5) for _ in parents),
+                              _grid(rng, -1, 1) * scale, _grid(rng, 0.5, 1.5) * scale))
     return tuple(out)
 
 
-def random_gaussian_instance(model, assumptions=(), rng: np.random.Generator | int | None = None) -> GaussianInstance:
-    """A random linear-Gaussian instance of ``model`` under ``assumptions``."""
+def random_gaussian_instance(model, assumptions=(), rng: np.random.Generator | int | None = None,
+                             scale: Fraction | int | str = 1) -> GaussianInstance:
+    """A random linear-Gaussian instance of ``model`` under ``assumptions``.
+
+    ``scale`` multiplies every sigma and bias, hence every atom's spread: with ``scale=Fraction(1, 16)`` every
+    differential entropy of the instance is negative, which the unit-scale instances (sigmas from 1/2) never show,
+    so a step that takes a differential entropy for non-negative is caught only on a narrow instance."""
+    scale = Fraction(scale)
+    if scale <= 0:
+        raise OracleError(f"scale={scale}: expected a positive number")
     rng = np.random.default_rng(rng)
     structure = model if isinstance(model, Structure) else read_structure(model, assumptions)
-    regressions = {(f.index, None): random_regressions(f, rng) for f in structure.factors}
+    regressions = {(f.index, None): random_regressions(f, rng, scale) for f in structure.factors}
     coefficients = draw_coefficients(structure, rng)
-    return GaussianInstance(structure, coefficients, regressions, int(rng.integers(0, 2 ** 62)))
+    return GaussianInstance(structure, coefficients, regressions, int(rng.integers(0, 2 ** 62)), scale=scale)
 
 
-def random_points(structure: Structure, count: int, rng: np.random.Generator) -> list[dict]:
-    """Points for every atom: multiples of 1/8 in [-3, 3]."""
-    return [{a: _grid(rng, -3, 3, 8) for a in structure.atoms} for _ in range(count)]
+def random_points(structure: Structure, count: int, rng: np.random.Generator,
+                  scale: Fraction = Fraction(1)) -> list[dict]:
+    """Points for every atom: multiples of 1/8 in [-3, 3], times the instance's ``scale``."""
+    return [{a: _grid(rng, -3, 3, 8) * scale for a in structure.atoms} for _ in range(count)]
 
 
 @dataclass

@@ -19,6 +19,7 @@ deliberately broken ones (``test_mutants.py``), and the audit must report the br
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -119,12 +120,15 @@ def _proof_violated(case: Case, rng: np.random.Generator, instances: int) -> str
             continue  # outside the oracle's language (importance samples) or its instances (constant components)
         step = numeric_case.step
         gaussians = 0 if numeric_case.model.discrete else max(1, instances // 2)
-        for kind in ["discrete"] * instances + ["gaussian"] * gaussians:
+        for number, kind in enumerate(["discrete"] * instances + ["gaussian"] * gaussians):
             try:
                 if kind == "discrete":
                     instance = oracle.random_discrete_instance(numeric_case.model, step.assumptions, rng)
                 else:
-                    instance = oracle.random_gaussian_instance(numeric_case.model, step.assumptions, rng)
+                    # every other one narrow: all differential entropies negative there
+                    scale = Fraction(1, 16) if number % 2 else 1
+                    instance = oracle.random_gaussian_instance(numeric_case.model, step.assumptions, rng,
+                                                               scale=scale)
                 second = instance.redraw_parametric(rng) if step.relation == "= const" else None
                 judgement = oracle.judge(numeric_case.model, step.lhs, step.relation, step.rhs, step.assumptions,
                                          instance, second_instance=second, rng=rng, points=4)

@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 import sympy
 
-from elbocheck.derivations import Checker, Counterexample, SearchSettings, StepResult, certificates, model as model_module
+from elbocheck.derivations import Checker, Counterexample, SearchSettings, Step, StepResult, certificates, model as model_module
 from elbocheck.derivations.canonical import Canonicalizer, MeasureFactor
+from elbocheck.derivations.checker import InternalInconsistency
 from elbocheck.derivations.certificates import Candidate
-from elbocheck.derivations.expressions import Density, density
+from elbocheck.derivations.expressions import Density, density, entropy
 from elbocheck.derivations.model import Model
 
 from soundness_audit import all_cases, audit, reproducer_cases, small_gap_cases
@@ -27,7 +28,7 @@ def caught(checker, cases=None) -> list[str]:
     return problems
 
 
-def test_a_false_certificate_entropy_is_non_negative(monkeypatch, no_cross_check):
+def _certify_entropies_as_nonnegative(monkeypatch):
     original = certificates.candidates_for
 
     def with_entropies(difference, canon: Canonicalizer):
@@ -39,7 +40,27 @@ def test_a_false_certificate_entropy_is_non_negative(monkeypatch, no_cross_check
         return out
 
     monkeypatch.setattr(certificates, "candidates_for", with_entropies)
+
+
+def test_a_false_certificate_entropy_is_non_negative(monkeypatch, no_cross_check):
+    _certify_entropies_as_nonnegative(monkeypatch)
     assert caught(Checker())
+
+
+@pytest.mark.parametrize("model, lhs, rhs", [
+    (Model("vae", observed=["x"], latent=["z"], generative=["p(z)", "p_theta(x|z)"], inference=["q_phi(z|x)"]),
+     entropy("q(z|x)"), 0),
+    (Model("btc", observed=["x"], latent=["z"], vectors={"z": 3}, generative=["prod_j p(z_j)", "p_theta(x|z)"],
+           inference=["q_phi(z|x)"]),
+     entropy("q(z_1)") + entropy("q(z_2)") + entropy("q(z_3)"), entropy("q(z_1)")),
+], ids=["H(q(z|x)) >= 0", "sum_j H(q(z_j)) >= H(q(z_1))"])
+def test_the_run_time_cross_check_catches_a_differential_entropy_taken_for_nonnegative(monkeypatch, model, lhs, rhs):
+    """With the cross-check on: a checker that certifies H >= 0 for densities proves these false steps, and the
+    oracle must refuse the proof. Its unit-scale Gaussian instances (sigmas from 1/2) have positive entropies
+    everywhere; only the narrow instance of the cross-check (``ORACLE_GAUSSIAN_SCALES``) shows the violation."""
+    _certify_entropies_as_nonnegative(monkeypatch)
+    with pytest.raises(InternalInconsistency, match="violated on a gaussian instance"):
+        Checker().check_step(model, Step(lhs, ">=", rhs))
 
 
 def test_refute_everything_with_made_up_numbers(monkeypatch, no_cross_check):

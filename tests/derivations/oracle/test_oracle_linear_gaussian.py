@@ -12,6 +12,7 @@ from elbocheck.derivations import Model
 from elbocheck.derivations.expressions import E, density, entropy, kl, log, mi, ratio
 from elbocheck.derivations.oracle import (
     Divergent,
+    OracleError,
     Unsupported,
     evaluate,
     instance_from_dict,
@@ -163,6 +164,22 @@ def test_differential_entropy_can_be_negative():
     assert float(result.worst().gap) == pytest.approx(0.5 * math.log(2 * math.pi * math.e / 256), abs=1e-12)
     for seed in range(5):
         assert judge(VAE, entropy("q(z|x)"), ">=", 0, rng=seed).holds
+
+
+def test_a_scaled_instance_shifts_every_entropy_by_the_log_of_its_scale():
+    """The same draw at scale s: every atom's spread is s times, so a one-dimensional differential entropy is
+    H + log s (aggregate marginals too), and at s = 1/16 every one is negative."""
+    for seed in range(3):
+        unit = random_gaussian_instance(VAE, rng=seed)
+        narrow = random_gaussian_instance(VAE, rng=seed, scale=F(1, 16))
+        for term in (entropy("q(z|x)"), entropy("q(z)"), entropy("p(x)")):
+            h_unit = float(values(term, instance=unit, points=POINTS[:1])[0][1])
+            h_narrow = float(values(term, instance=narrow, points=[{a: v / 16 for a, v in POINTS[0].items()}])[0][1])
+            assert h_unit > 0
+            assert h_narrow == pytest.approx(h_unit - math.log(16), abs=1e-12)
+            assert h_narrow < 0
+    with pytest.raises(OracleError, match="scale"):
+        random_gaussian_instance(VAE, rng=0, scale=0)
 
 
 def test_elbo_bound_and_gap_on_random_gaussian_instances():
