@@ -27,11 +27,14 @@ from elbocheck.experiments.kl_enough_measurements import (
 )
 from elbocheck.experiments.kl_enough_predictions import classifier_price, label_value_per_nat
 from elbocheck.experiments.kl_enough_report import (
+    DIVA_PAPER_TABLE_NAME,
     ArmSummary,
     carries,
     cell_verdict,
     load_preregistration,
+    mnist_section,
     preregistered_tests,
+    read_diva_paper_table,
     write_report,
 )
 from elbocheck.experiments.kl_enough_results import COLUMNS, ROW_NAME
@@ -447,3 +450,36 @@ def test_cli_list_and_report_only(small_run, capsys, tmp_path):
     assert main(["experiment", "kl-enough", "--report-only", "--out", str(copy)]) == 0
     assert (copy / "report.md").is_file()
     assert main(["experiment", "kl-enough", "--report-only", "--out", str(tmp_path / "empty")]) == 2
+
+
+def _rotated_mnist_rows(accuracy_by_angle):
+    rows = []
+    for angle, accuracy in accuracy_by_angle.items():
+        rows.append({"family": "diva", "data": f"rotated_mnist_{angle}", "arm": f"diva-rotated_mnist_{angle}-b1-ay3500-ad2000",
+                     "heldout_domain_classifier": accuracy, "heldout_domain_probe": accuracy,
+                     "heldout_unseen_classifier": accuracy, "label_latent": "z_y", "label_entropy": 2.0,
+                     "label_xonly_mi_bound": 1.0, "epochs": 30, "warmup_epochs": 6})
+    return rows
+
+
+def test_the_diva_paper_column_is_filled_from_a_typed_in_table_and_bad_rows_are_named(tmp_path):
+    rows = _rotated_mnist_rows({0: 0.78, 15: 0.95})
+    missing = "\n".join(mnist_section(rows, {}, [], {}, [], 0.1, tmp_path, longer_runs_dir=tmp_path))
+    assert "not retrieved (see above)" in missing and DIVA_PAPER_TABLE_NAME in missing
+    table = tmp_path / DIVA_PAPER_TABLE_NAME
+    # made-up numbers: the test checks the plumbing, not the paper
+    table.write_text("held_out_angle,accuracy_percent,std_percent,source\n0,12.5,0.25,test source A\n15,37,,test source A\n")
+    filled = "\n".join(mnist_section(rows, {}, [], {}, [], 0.1, tmp_path, longer_runs_dir=tmp_path))
+    lines = {line.split(" | ")[0].strip("| "): line for line in filled.splitlines() if line.startswith("| 0 ") or line.startswith("| 15 ")}
+    assert lines["0"].rstrip(" |").endswith("12.5% +- 0.25")
+    assert lines["15"].rstrip(" |").endswith("37%")
+    assert "test source A" in filled and "not retrieved" not in filled
+    for body, fragment in [("0,101,1,src\n", ":2: percentages"), ("5,90,1,src\n", ":2: held_out_angle 5"),
+                           ("0,90,1,src\n0,91,1,src\n", ":3: held_out_angle 0 is given twice"),
+                           ("0,ninety,1,src\n", ":2: expected an integer angle"), ("0,90,1, \n", ":2: the source")]:
+        table.write_text("held_out_angle,accuracy_percent,std_percent,source\n" + body)
+        with pytest.raises(ValueError, match=fragment):
+            read_diva_paper_table(table)
+    table.write_text("angle,accuracy\n0,90\n")
+    with pytest.raises(ValueError, match=":1: expected the columns"):
+        read_diva_paper_table(table)
