@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbocheck.derivations import Checker, Model, SearchSettings, Step
-from elbocheck.derivations.expressions import E, kl, log, mi, ratio
+from elbocheck.derivations.expressions import E, entropy, kl, log, mi, ratio
 
 from soundness_audit import Case, audit, corpus_cases, library_cases, reproducer_cases, small_gap_cases
 
@@ -72,10 +72,12 @@ def term_pool(model):
         kl("q(z|x)", "p(z)"),
         E("q(z|x)", log("p(z)")),
         log(E(f"q({latents}|x)", ratio([f"p(x,{latents})"], [f"q({latents}|x)"]))),
+        entropy(f"q({latents}|x)"),  # a differential entropy: either sign
     ]
     if "w" in model.latent:
         pool += [kl("q(w|x)", "p(w)"), E(f"q({latents}|x)", log(ratio(["q(z|x)", "q(w|x)"], [f"q({latents}|x)"])))]
-    averaged = [E("p_D(x)", kl("q(z|x)", "p(z)")), mi("x", "z"), kl("q(z)", "p(z)"), E("p_D(x)", log("p(x)"))]
+    averaged = [E("p_D(x)", kl("q(z|x)", "p(z)")), mi("x", "z"), kl("q(z)", "p(z)"), E("p_D(x)", log("p(x)")),
+                entropy("q(z)")]
     return pool, averaged
 
 
