@@ -739,6 +739,14 @@ class Model:
                 if not measure_densities(node.measure):
                     raise ModelError(f"{node}: the expectation's measure must be a density or a product of densities"
                                      " (a product over importance samples needs them declared: samples=...)")
+                bound: set[str] = set()
+                for d in measure_densities(node.measure):
+                    twice = self.resolve(d).targets & bound
+                    if twice:
+                        # E_{q(z|x) p(z)} is no distribution: z would be drawn twice
+                        raise ModelError(f"{node}: the measure integrates {', '.join(sorted(twice))} twice (again in "
+                                         f"{d}); expected each variable in one density of the measure")
+                    bound |= self.resolve(d).targets
         unknown = coefficient_names(expr) - set(self.coefficient_symbols)
         if unknown:
             raise ModelError(
