@@ -2,6 +2,7 @@
 
     pip install cosmic-ray
     python benchmarks/mutation.py [--sample 300] [--seed 0] [--session mutation.sqlite]
+    python benchmarks/mutation.py --session mutation.sqlite --rerun-survivors   # after adding tests
 
 cosmic-ray generates every mutant of ``derivations/certificates.py`` and ``derivations/canonical.py`` (an operator
 replaced, a comparison flipped, a number changed, a condition negated, ...: about 3,000), this script keeps a random
@@ -37,12 +38,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--session", default=None, help="cosmic-ray session file (default: a temporary one)")
     parser.add_argument("--report-only", action="store_true", help="print the table of an existing --session")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="in an existing --session: forget the survivors' results and run them again with the "
+                             "current tests (with the mutants that never ran); the killed ones stay killed, since "
+                             "tests are only ever added")
     args = parser.parse_args()
     if args.report_only:
         report(Path(args.session), None, None, args.seed)
         return
-    session = Path(args.session or tempfile.mkstemp(suffix=".sqlite")[1])
-    session.unlink(missing_ok=True)
     config = Path(tempfile.mkstemp(suffix=".toml")[1])
     config.write_text(
         "[cosmic-ray]\n"
@@ -50,6 +53,20 @@ def main() -> None:
         + "timeout = 300.0\nexcluded-modules = []\n"
         f"test-command = \"{sys.executable} -m pytest -x -q -p no:cacheprovider {' '.join(TESTS)}\"\n"
         "[cosmic-ray.distributor]\nname = \"local\"\n")
+    if args.rerun_survivors:
+        if args.session is None or not Path(args.session).is_file():
+            parser.error(f"--rerun-survivors needs an existing --session file, got {args.session!r}")
+        session = Path(args.session)
+        with sqlite3.connect(session) as db:
+            forgotten = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+            total = db.execute("SELECT COUNT(*) FROM work_items").fetchone()[0]
+        print(f"running again: {forgotten} survivors (and any mutant without a result) of {total}")
+        start = time.perf_counter()
+        subprocess.run(["cosmic-ray", "exec", str(config), str(session)], cwd=ROOT, check=True)
+        report(session, total, time.perf_counter() - start, args.seed)
+        return
+    session = Path(args.session or tempfile.mkstemp(suffix=".sqlite")[1])
+    session.unlink(missing_ok=True)
     subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=ROOT, check=True)
     with sqlite3.connect(session) as db:
         ids = [row[0] for row in db.execute("SELECT job_id FROM work_items")]
