@@ -111,6 +111,12 @@ def all_cases() -> list[Case]:
 # ------------------------------------------------------------------------------------------------ the audit
 
 
+#: Spreads of the audit's linear-Gaussian instances: at 1/16 every differential entropy is negative and densities
+#: exceed 1; at 16 entropies are large. Unit-scale instances alone would pass any step that takes a differential
+#: entropy for non-negative.
+AUDIT_SCALES = (Fraction(1), Fraction(1, 16), Fraction(16))
+
+
 def _proof_violated(case: Case, rng: np.random.Generator, instances: int) -> str | None:
     """A violation of a proven step on oracle instances drawn by the audit, confirmed in high precision."""
     model = case.model.with_versions(case.model.versions_in(case.step.lhs) + case.model.versions_in(case.step.rhs))
@@ -120,13 +126,15 @@ def _proof_violated(case: Case, rng: np.random.Generator, instances: int) -> str
             continue  # outside the oracle's language (importance samples) or its instances (constant components)
         step = numeric_case.step
         gaussians = 0 if numeric_case.model.discrete else max(1, instances // 2)
-        for number, kind in enumerate(["discrete"] * instances + ["gaussian"] * gaussians):
+        first = int(rng.integers(len(AUDIT_SCALES)))  # which spread comes first: all of them over seeds
+        drawn = 0
+        for kind in ["discrete"] * instances + ["gaussian"] * gaussians:
             try:
                 if kind == "discrete":
                     instance = oracle.random_discrete_instance(numeric_case.model, step.assumptions, rng)
                 else:
-                    # every other one narrow: all differential entropies negative there
-                    scale = Fraction(1, 16) if number % 2 else 1
+                    scale = AUDIT_SCALES[(first + drawn) % len(AUDIT_SCALES)]
+                    drawn += 1
                     instance = oracle.random_gaussian_instance(numeric_case.model, step.assumptions, rng,
                                                                scale=scale)
                 second = instance.redraw_parametric(rng) if step.relation == "= const" else None
