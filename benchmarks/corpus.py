@@ -1,11 +1,14 @@
 """The corpus of published derivations: every file's verdicts against its truths, and the time (run on demand).
 
     python benchmarks/corpus.py [--markdown]
+    python benchmarks/corpus.py --adversarial
 
 For each file of ``derivations/corpus/papers``: the steps its sidecar gives a truth (true / false), the checker's
 verdicts on them (proven / refuted / undecided / not read), contradictions (a false step proven or a true step
 refuted: there must be none; ``tests/derivations/test_papers_corpus.py`` fails on one) and the seconds to read and
 check the file on this machine (one process, one thread). ``--markdown`` prints the table of README.md.
+``--adversarial`` instead checks the API steps of the adversarial corpus (``derivations/corpus/adversarial.py``) and
+prints their truths against the verdicts.
 """
 
 from __future__ import annotations
@@ -48,10 +51,32 @@ def report(path: Path) -> dict:
     return row
 
 
+def adversarial() -> None:
+    from elbocheck.derivations import Checker, Step
+    from elbocheck.derivations.corpus.adversarial import STEPS
+
+    checker = Checker()
+    counts = {(truth, v): 0 for truth in (True, False) for v in ("proven", "refuted", "undecided")}
+    start = time.perf_counter()
+    for entry in STEPS:
+        result = checker.check_step(entry.model, Step(entry.lhs, entry.relation, entry.rhs, tuple(entry.assumptions)))
+        counts[(entry.truth, result.verdict)] += 1
+    print(f"{'truth':6s} {'steps':>6s} {'proven':>7s} {'refuted':>8s} {'undecided':>10s}")
+    for truth in (True, False):
+        row = [counts[(truth, v)] for v in ("proven", "refuted", "undecided")]
+        print(f"{str(truth).lower():6s} {sum(row):6d} {row[0]:7d} {row[1]:8d} {row[2]:10d}")
+    wrong = counts[(False, "proven")] + counts[(True, "refuted")]
+    print(f"\n{len(STEPS)} API steps, {wrong} contradictions; {time.perf_counter() - start:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the README table")
+    parser.add_argument("--adversarial", action="store_true", help="the adversarial corpus's API steps instead")
     args = parser.parse_args()
+    if args.adversarial:
+        adversarial()
+        return
     rows = [report(p) for p in sorted(PAPERS.glob("*.tex"))]
     columns = ["true", "false", "proven", "refuted", "undecided", "not read", "contradictions"]
     if args.markdown:

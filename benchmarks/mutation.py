@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="in an existing --session: forget the survivors' results and run them again with the "
                              "current tests (with the mutants that never ran); the killed ones stay killed, since "
-                             "tests are only ever added")
+                             "tests are only ever added. Valid only while the mutated modules are as they were when "
+                             "the session was made (a mutant is a position in that code)")
     args = parser.parse_args()
     if args.report_only:
         report(Path(args.session), None, None, args.seed)

@@ -406,10 +406,12 @@ class Certificate:
         parts = []
         for coefficient, cand in self.terms:
             body = cand.latex if latex else cand.text
+            c = sympy.latex(coefficient) if latex else sympy.sstr(coefficient)
             if coefficient == 1:
                 parts.append(body)
+            elif cand.text == "1":  # the constant slack: its coefficient alone
+                parts.append(c)
             else:
-                c = sympy.latex(coefficient) if latex else sympy.sstr(coefficient)
                 parts.append(f"({c}) {body}" if not latex else rf"\left({c}\right) {body}")
         return " + ".join(parts) if parts else "0"
 
@@ -466,8 +468,6 @@ def find_certificate(difference: LinearForm, canon: Canonicalizer, seed: int = 0
         target = np.array([float(sympy.sympify(difference.terms.get(a, 0)).subs(values)) for a in atoms])
         if not np.all(np.isfinite(columns)) or not np.all(np.isfinite(target)):
             continue
-        if not len(candidates) and not np.allclose(target, 0):
-            return None, 0
         costs = np.ones(columns.shape[1]) if attempt == 0 else rng.uniform(0.2, 2.0, size=columns.shape[1])
         result = linprog(costs, A_eq=columns, b_eq=target, bounds=(0, None), method="highs")
         if not result.success:

@@ -160,3 +160,32 @@ def test_linear_gaussian_evaluator_agrees_with_identities():
         assert np.allclose(gap, 0.0, atol=1e-9)
         kl_gap = evaluator.value(kl("q(z|x)", "p(z)"), instance).at(points)
         assert np.all(kl_gap >= -1e-12)
+
+
+# beta-VAE's Lagrangian (Higgins et al. 2017, eqs. 2-3): F - L = beta * epsilon, a constant that is a product of
+# coefficients. Its sign follows from the ranges alone: >= 0 when both are >= 0; of no definite sign otherwise.
+LAGRANGIAN_RECONSTRUCTION = E("q(z|x)", log("p(x|z)"))
+EPSILON = sympy.Symbol("epsilon", real=True)
+
+
+def _lagrangian_model(epsilon_range):
+    return Model("lagrangian", observed=["x"], latent=["z"], generative=["p(z)", "p_theta(x|z)"],
+                 inference=["q_phi(z|x)"], coefficients={"beta": (0, None), "epsilon": epsilon_range})
+
+
+def _lagrangian_step(model):
+    lagrangian = LAGRANGIAN_RECONSTRUCTION - beta * (kl("q(z|x)", "p(z)") - EPSILON)
+    return verdict(model, lagrangian, ">=", LAGRANGIAN_RECONSTRUCTION - beta * kl("q(z|x)", "p(z)"))
+
+
+def test_a_constant_difference_that_is_a_product_of_nonnegative_coefficients_is_certified():
+    result = _lagrangian_step(_lagrangian_model((0, None)))
+    assert result.verdict == "proven", result.summary()
+    assert result.certificate == "lhs - rhs = beta*epsilon >= 0", result.certificate
+
+
+@pytest.mark.parametrize("epsilon_range", [(None, 0), (-1, 1)], ids=["epsilon <= 0", "-1 <= epsilon <= 1"])
+def test_a_product_of_coefficients_without_a_definite_sign_is_not_certified(epsilon_range):
+    # beta * epsilon < 0 at beta = 1, epsilon = -1/2: false, and it must be refuted, never proven
+    result = _lagrangian_step(_lagrangian_model(epsilon_range))
+    assert result.verdict == "refuted", result.summary()
