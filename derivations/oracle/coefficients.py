@@ -12,21 +12,34 @@ from .errors import OracleError
 
 #: Width of the interval drawn from when a range is open on one side or both.
 SPAN = 4
+#: Distances drawn beyond SPAN on an unbounded side (8 to 1024): a claim that fails only for a large weight
+#: (``(5 - beta) KL >= 0`` for ``beta >= 0``) is otherwise never seen.
+FAR = tuple(Fraction(2 ** k) for k in range(3, 11))
 
 
 def draw_coefficients(structure: Structure, rng: np.random.Generator) -> dict[str, Fraction]:
     """One value per declared coefficient, a multiple of 1/8 in its range; a closed end is drawn with probability
-    1/4 (bounds are often where a claim fails: ``beta = 1``)."""
+    1/4 (bounds are often where a claim fails: ``beta = 1``), and on an unbounded side a far value (8 to 1024 from
+    the end, or from 0) with probability 1/4."""
     values = {}
     for name, (low, high, low_open, high_open) in structure.coefficients.items():
         if low is None and high is None:
+            if rng.random() < 0.25:
+                values[name] = FAR[int(rng.integers(len(FAR)))] * (1 if rng.random() < 0.5 else -1)
+                continue
             low, high = Fraction(-SPAN), Fraction(SPAN)
         elif high is None:
+            if rng.random() < 0.25:
+                values[name] = low + FAR[int(rng.integers(len(FAR)))]
+                continue
             high = low + SPAN
             if rng.random() < 0.25 and not low_open:
                 values[name] = low
                 continue
         elif low is None:
+            if rng.random() < 0.25:
+                values[name] = high - FAR[int(rng.integers(len(FAR)))]
+                continue
             low = high - SPAN
             if rng.random() < 0.25 and not high_open:
                 values[name] = high

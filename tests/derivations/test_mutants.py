@@ -11,7 +11,7 @@ from elbocheck.derivations import Checker, Counterexample, SearchSettings, Step,
 from elbocheck.derivations.canonical import Canonicalizer, MeasureFactor
 from elbocheck.derivations.checker import InternalInconsistency
 from elbocheck.derivations.certificates import Candidate
-from elbocheck.derivations.expressions import Density, density, entropy
+from elbocheck.derivations.expressions import Density, E, density, entropy, kl, log
 from elbocheck.derivations.model import Model
 
 from soundness_audit import all_cases, audit, reproducer_cases, small_gap_cases
@@ -131,3 +131,29 @@ def test_forget_the_inputs_when_reducing_conditioning_sets(monkeypatch, no_cross
 def test_the_real_checker_is_not_caught_on_the_fast_cases():
     """The control: the same audit reports nothing for the real checker (the full audit is in test_soundness.py)."""
     assert audit(Checker(), reproducer_cases() + small_gap_cases()) == []
+
+
+def test_the_run_time_cross_check_catches_a_sign_checked_only_near_the_start_of_an_unbounded_range(monkeypatch):
+    """With the cross-check on: a coefficient sign checked on a grid of the first units of its range (a plausible
+    shortcut) calls (5 - beta) >= 0 on beta >= 0, proving the false E[log p(x|z)] - beta KL >= E[log p(x|z)] - 5 KL.
+    The oracle must refuse the proof: only its far draws of beta (8 to 1024) show the violation."""
+    import itertools
+
+    original = certificates.nonnegative
+
+    def on_a_grid(expr, model):
+        expr = sympy.sympify(expr)
+        symbols = sorted(expr.free_symbols, key=str)
+        if not symbols:
+            return original(expr, model)
+        return all(float(expr.subs(dict(zip(symbols, point)))) >= 0
+                   for point in itertools.product([0, 0.5, 1, 2, 3, 4], repeat=len(symbols)))
+
+    monkeypatch.setattr(certificates, "nonnegative", on_a_grid)
+    beta = sympy.Symbol("beta", real=True)
+    model = Model("weights", observed=["x"], latent=["z"], generative=["p(z)", "p_theta(x|z)"],
+                  inference=["q_phi(z|x)"], coefficients={"beta": (0, None)})
+    reconstruction = E("q(z|x)", log("p(x|z)"))
+    with pytest.raises(InternalInconsistency, match="violated on a"):
+        Checker().check_step(model, Step(reconstruction - beta * kl("q(z|x)", "p(z)"), ">=",
+                                         reconstruction - 5 * kl("q(z|x)", "p(z)")))
