@@ -16,7 +16,14 @@ import statistics
 import time
 
 from elbocheck.derivations.library import all_derivations
-from elbocheck.derivations.oracle import Unsupported, judge, random_discrete_instance, random_gaussian_instance
+from elbocheck.derivations.checker import numeric_instances
+from elbocheck.derivations.oracle import (
+    Divergent,
+    Unsupported,
+    judge,
+    random_discrete_instance,
+    random_gaussian_instance,
+)
 
 MODES = {
     "discrete f64": (random_discrete_instance, "float64"),
@@ -26,12 +33,27 @@ MODES = {
 }
 
 
+def numeric_case(model, step):
+    """The step as the checker hands it to the oracle: a symbolic size J at its first numeric value (2), the indexed
+    sums written out; None when there is no numeric instance (or only one the oracle does not take: importance
+    samples, constant components)."""
+    cases, _ = numeric_instances(model, step)
+    for case in cases:
+        if not case.model.samples and not case.constant:
+            return case.model, case.step
+    return None
+
+
 def time_step(model, step, draw, precision: str, seed: int) -> float | None:
+    case = numeric_case(model, step)
+    if case is None:
+        return None
+    model, step = case
     start = time.perf_counter()
     try:
         instance = draw(model, step.assumptions, rng=seed)
         judge(model, step.lhs, step.relation, step.rhs, step.assumptions, instance, precision=precision, rng=seed)
-    except Unsupported:
+    except (Unsupported, Divergent):
         return None
     return time.perf_counter() - start
 
