@@ -71,7 +71,7 @@ def scale(repeats: int) -> None:
 def corpora() -> None:
     from elbocheck.derivations.corpus import CORPUS_DIR
     from elbocheck.derivations.corpus.adversarial import STEPS
-    from elbocheck.derivations.latex import check_file
+    from elbocheck.derivations.latex import LatexError, check_file
 
     start = time.perf_counter()
     for entry in STEPS:
@@ -83,13 +83,17 @@ def corpora() -> None:
     files = sorted(CORPUS_DIR.glob("*/*.tex")) + sorted(CORPUS_DIR.glob("*/*.md"))
     files = [f for f in files if f.name != "README.md"]
     start = time.perf_counter()
-    steps = 0
+    steps = unread = 0
     for path in files:
-        steps += len(check_file(path).step_results)
+        try:
+            steps += len(check_file(path).step_results)
+        except LatexError:  # files whose headers the semantics cannot read (listed in the corpus tests)
+            unread += 1
     latex = time.perf_counter() - start
     print(f"{'corpus':32s} {'steps':>6s} {'seconds':>8s}")
     print(f"{'adversarial (API)':32s} {len(STEPS):6d} {api:8.2f}")
-    print(f"{'LaTeX files (' + str(len(files)) + ')':32s} {steps:6d} {latex:8.2f}")
+    label = f"LaTeX files ({len(files)}, {unread} not read)"
+    print(f"{label:32s} {steps:6d} {latex:8.2f}")
 
 
 def main() -> None:
