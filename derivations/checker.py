@@ -217,6 +217,7 @@ class SearchSettings:
     gaussian_instances: int = 24  # linear-Gaussian instances, tried when the discrete search finds nothing
     tolerance: float = 1e-8  # relative gap at which a float64 candidate counterexample is sent to certification
     oracle_discrete: int = 4  # discrete instances on which the oracle re-checks a proof
+    oracle_peaked: int = 3  # more discrete instances, with peaked tables (divergences of 10 nats and more)
     oracle_gaussian: int = 3  # linear-Gaussian instances on which the oracle re-checks a proof
     certify: bool = True  # a counterexample counts only after the oracle confirms it in 50-digit arithmetic
     certified_margin: float = 1e3  # how many error bounds the recomputed gap must exceed
@@ -300,15 +301,17 @@ class Checker:
                 raise InternalInconsistency(f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven "
                                             f"({proof}) but fails numerically:\n{counterexample.text}")
             return
-        kinds = ["discrete"] * self.settings.oracle_discrete
+        kinds = ["discrete"] * self.settings.oracle_discrete + ["peaked"] * self.settings.oracle_peaked
         if not case.constant and not case.model.discrete:
             kinds += ["gaussian"] * self.settings.oracle_gaussian
         gaussians = 0
         for kind in kinds:
             try:
-                if kind == "discrete":
+                if kind in ("discrete", "peaked"):
                     fixed = {a: 1 for a in case.constant}
-                    instance = oracle.random_discrete_instance(case.model, assumptions, rng, fixed_sizes=fixed)
+                    # peaked tables: divergences of 10 nats and more, which mild tables never reach
+                    instance = oracle.random_discrete_instance(case.model, assumptions, rng, fixed_sizes=fixed,
+                                                               peaked=kind == "peaked")
                 else:
                     # unit, narrow and wide spreads: differential entropies of both signs
                     scale = ORACLE_GAUSSIAN_SCALES[gaussians % len(ORACLE_GAUSSIAN_SCALES)]
@@ -330,7 +333,7 @@ class Checker:
             if not judgement.holds:
                 raise InternalInconsistency(
                     f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}), but the oracle finds "
-                    f"it violated on a {kind} instance: {judgement.summary()}")
+                    f"it violated on a {'peaked discrete' if kind == 'peaked' else kind} instance: {judgement.summary()}")
 
     def _certify(self, model: Model, assumptions, step: Step, counterexample: "Counterexample") -> str | None:
         """Recompute a candidate counterexample with the oracle in 50-digit arithmetic (rational tables, interval

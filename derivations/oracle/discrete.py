@@ -27,6 +27,9 @@ from .terms import JointKey, Term
 
 #: Table entries are ``w / sum(w)`` with integer weights ``1 <= w < MAX_WEIGHT``.
 MAX_WEIGHT = 64
+#: In a peaked instance the weights are ``2**k``, ``0 <= k <= PEAK_EXPONENT``: entries a million times apart, so KLs,
+#: MIs and log-density gaps reach 10 nats and more (with ``MAX_WEIGHT`` they stay below about 4).
+PEAK_EXPONENT = 20
 
 _FRACTION = np.frompyfunc(Fraction, 2, 1)
 
@@ -47,6 +50,7 @@ class DiscreteInstance:
     tables: dict
     version_seed: int | None = None
     cache: dict = field(default_factory=dict)
+    peaked: bool = False  # tables drawn with weights up to 2**PEAK_EXPONENT apart (redraws and versions too)
 
     def table(self, factor: Factor, decoration: str | None) -> np.ndarray:
         key = (factor.index, decoration)
@@ -54,7 +58,7 @@ class DiscreteInstance:
             if decoration is None or self.version_seed is None:
                 raise OracleError(f"the instance has no table for {_label(factor, decoration)}")
             rng = version_rng(self.version_seed, _label(factor, decoration))
-            self.tables[key] = random_table(factor, self.sizes, rng)
+            self.tables[key] = random_table(factor, self.sizes, rng, self.peaked)
         return self.tables[key]
 
     def redraw_parametric(self, rng: np.random.Generator) -> "DiscreteInstance":
@@ -62,8 +66,9 @@ class DiscreteInstance:
         coefficients, non-parametric factors, the data distribution and every version table kept."""
         tables = dict(self.tables)
         for f in self.structure.parametric_factors:
-            tables[(f.index, None)] = random_table(f, self.sizes, rng)
-        return DiscreteInstance(self.structure, dict(self.sizes), dict(self.coefficients), tables, self.version_seed)
+            tables[(f.index, None)] = random_table(f, self.sizes, rng, self.peaked)
+        return DiscreteInstance(self.structure, dict(self.sizes), dict(self.coefficients), tables, self.version_seed,
+                                peaked=self.peaked)
 
     def differs_only_in_parameters(self, other: "DiscreteInstance") -> str | None:
         """None if ``other`` differs from this instance only in parametric factors; else the first difference."""
@@ -101,20 +106,26 @@ def _label(factor: Factor, decoration: str | None) -> str:
     return f"{factor.letter}_{subscript}{inner}"
 
 
-def random_table(factor: Factor, sizes: dict, rng: np.random.Generator) -> np.ndarray:
-    """A strictly positive table ``w / sum(w)`` over the targets, axes ``given + targets``."""
+def random_table(factor: Factor, sizes: dict, rng: np.random.Generator, peaked: bool = False) -> np.ndarray:
+    """A strictly positive table ``w / sum(w)`` over the targets, axes ``given + targets`` (``peaked``: weights that
+    are powers of two up to ``2**PEAK_EXPONENT``)."""
     shape = [sizes[a] for a in factor.given + factor.targets]
-    weights = rng.integers(1, MAX_WEIGHT, size=shape)
+    if peaked:
+        weights = np.left_shift(np.int64(1), rng.integers(0, PEAK_EXPONENT + 1, size=shape)).astype(np.int64)
+    else:
+        weights = rng.integers(1, MAX_WEIGHT, size=shape)
     target_axes = tuple(range(len(factor.given), len(shape)))
     totals = np.broadcast_to(weights.sum(axis=target_axes, keepdims=True), weights.shape)
     return _FRACTION(weights, totals).astype(object)
 
 
 def random_discrete_instance(model, assumptions=(), rng: np.random.Generator | int | None = None,
-                             max_size: int = 3, min_size: int = 2, fixed_sizes: dict | None = None) -> DiscreteInstance:
+                             max_size: int = 3, min_size: int = 2, fixed_sizes: dict | None = None,
+                             peaked: bool = False) -> DiscreteInstance:
     """A random instance of ``model`` under ``assumptions``: each atom gets a domain of ``min_size`` to
     ``max_size`` values (``fixed_sizes`` sets some, e.g. a constant component with one value), each factor a random
-    strictly positive table, each coefficient a value in its range."""
+    strictly positive table, each coefficient a value in its range. ``peaked``: tables whose entries are up to
+    ``2**PEAK_EXPONENT`` apart, so that a step true only while divergences stay small is seen to fail."""
     if min_size < 2 or max_size < min_size:
         raise OracleError(f"domain sizes: expected 2 <= min_size <= max_size, got {min_size}, {max_size}")
     rng = np.random.default_rng(rng)
@@ -124,9 +135,9 @@ def random_discrete_instance(model, assumptions=(), rng: np.random.Generator | i
         if atom not in sizes or int(size) < 1:
             raise OracleError(f"fixed_sizes[{atom!r}] = {size}: not an atom of the declaration, or below 1")
         sizes[atom] = int(size)
-    tables = {(f.index, None): random_table(f, sizes, rng) for f in structure.factors}
+    tables = {(f.index, None): random_table(f, sizes, rng, peaked) for f in structure.factors}
     coefficients = draw_coefficients(structure, rng)
-    return DiscreteInstance(structure, sizes, coefficients, tables, int(rng.integers(0, 2 ** 62)))
+    return DiscreteInstance(structure, sizes, coefficients, tables, int(rng.integers(0, 2 ** 62)), peaked=peaked)
 
 
 class DiscreteEvaluator:

@@ -127,11 +127,15 @@ def _proof_violated(case: Case, rng: np.random.Generator, instances: int) -> str
         step = numeric_case.step
         gaussians = 0 if numeric_case.model.discrete else max(1, instances // 2)
         first = int(rng.integers(len(AUDIT_SCALES)))  # which spread comes first: all of them over seeds
-        drawn = 0
+        peaked_first = bool(rng.integers(2))  # mild and peaked tables alternate, from a seeded start
+        drawn = discretes = 0
         for kind in ["discrete"] * instances + ["gaussian"] * gaussians:
             try:
                 if kind == "discrete":
-                    instance = oracle.random_discrete_instance(numeric_case.model, step.assumptions, rng)
+                    peaked = (discretes % 2 == 0) == peaked_first
+                    discretes += 1
+                    instance = oracle.random_discrete_instance(numeric_case.model, step.assumptions, rng,
+                                                               peaked=peaked)
                 else:
                     scale = AUDIT_SCALES[(first + drawn) % len(AUDIT_SCALES)]
                     drawn += 1

@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from elbocheck.derivations import Checker, Counterexample, SearchSettings, Step, StepResult, certificates, model as model_module
-from elbocheck.derivations.canonical import Canonicalizer, MeasureFactor
+from elbocheck.derivations.canonical import CONSTANT, Canonicalizer, LinearForm, MeasureFactor
 from elbocheck.derivations.checker import InternalInconsistency
 from elbocheck.derivations.certificates import Candidate
 from elbocheck.derivations.expressions import Density, E, density, entropy, kl, log
@@ -157,3 +157,23 @@ def test_the_run_time_cross_check_catches_a_sign_checked_only_near_the_start_of_
     with pytest.raises(InternalInconsistency, match="violated on a"):
         Checker().check_step(model, Step(reconstruction - beta * kl("q(z|x)", "p(z)"), ">=",
                                          reconstruction - 5 * kl("q(z|x)", "p(z)")))
+
+
+def test_the_run_time_cross_check_catches_a_divergence_bounded_by_a_constant(monkeypatch):
+    """With the cross-check on: a checker with a false candidate "6 - KL(q(z|x) || p(z)) >= 0" proves the false
+    KL(q(z|x) || p(z)) <= 6 for a discrete latent (a KL grows without bound as q(z|x) concentrates where p(z) is
+    small). Mild tables (weights below 64) keep every KL under log 127 < 6 (no entry below 1/127), so only the cross-check's peaked instances
+    (entries up to 2**20 apart) can show the violation; each does about half the time, and there are three."""
+    original = certificates.candidates_for
+
+    def with_a_bounded_kl(difference, canon: Canonicalizer):
+        out = original(difference, canon)
+        bounded = LinearForm.atom(CONSTANT, 6) - canon.canonical(kl("q(z|x)", "p(z)"))
+        out.append(Candidate("6 - KL(q(z|x) || p(z)) (false)", "6 - KL", bounded))
+        return out
+
+    monkeypatch.setattr(certificates, "candidates_for", with_a_bounded_kl)
+    model = Model("discrete_latent", observed=["x"], latent=["z"], generative=["p(z)", "p_theta(x|z)"],
+                  inference=["q_phi(z|x)"], discrete=["z"])
+    with pytest.raises(InternalInconsistency, match="violated on a peaked discrete instance"):
+        Checker().check_step(model, Step(6, ">=", kl("q(z|x)", "p(z)")))
