@@ -31,6 +31,19 @@ from hypothesis import strategies as st
 from soundness_audit import Case, audit
 
 
+class CountingChecker:
+    """The checker the audit is given, counting its verdicts."""
+
+    def __init__(self, checker):
+        self.checker = checker
+        self.verdicts: collections.Counter = collections.Counter()
+
+    def check_step(self, model, step, *args, **kwargs):
+        result = self.checker.check_step(model, step, *args, **kwargs)
+        self.verdicts[result.verdict] += 1
+        return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000, help="random steps to audit")
@@ -38,9 +51,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
-    verdicts: collections.Counter = collections.Counter()
+    checker = CountingChecker(test_soundness.QUICK)
     problems: list[str] = []
-    checker = test_soundness.QUICK
 
     @hypothesis_seed(args.seed)
     @settings(max_examples=args.steps, deadline=None, database=None, derandomize=False,
@@ -48,18 +60,7 @@ def main() -> int:
     @given(case=test_soundness.steps(), audit_seed=st.integers(0, 2 ** 16))
     def one(case, audit_seed):
         model, step = case
-        original = checker.check_step
-
-        def counted(*a, **k):
-            result = original(*a, **k)
-            verdicts[result.verdict] += 1
-            return result
-
-        checker.check_step = counted
-        try:
-            found = audit(checker, [Case("random step", model, step)], instances=2, seed=audit_seed)
-        finally:
-            checker.check_step = original
+        found = audit(checker, [Case("random step", model, step)], instances=2, seed=audit_seed)
         for problem in found:
             problems.append(f"{model.generative} {model.inference}: {step.lhs} {step.relation} {step.rhs} "
                             f"(audit seed {audit_seed}): {problem}")
@@ -72,6 +73,7 @@ def main() -> int:
     print(f"random soundness audit ({platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}; "
           f"Hypothesis seed {args.seed})")
     print(f"{'steps':>6s} {'proven':>7s} {'refuted':>8s} {'undecided':>10s} {'problems':>9s} {'seconds':>8s}")
+    verdicts = checker.verdicts
     total = sum(verdicts.values())
     print(f"{total:6d} {verdicts['proven']:7d} {verdicts['refuted']:8d} {verdicts['undecided']:10d} "
           f"{len(problems):9d} {seconds:8.0f}")

@@ -301,17 +301,17 @@ class Checker:
                 raise InternalInconsistency(f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven "
                                             f"({proof}) but fails numerically:\n{counterexample.text}")
             return
-        kinds = ["discrete"] * self.settings.oracle_discrete + ["peaked"] * self.settings.oracle_peaked
+        kinds = ["discrete"] * self.settings.oracle_discrete + ["peaked discrete"] * self.settings.oracle_peaked
         if not case.constant and not case.model.discrete:
             kinds += ["gaussian"] * self.settings.oracle_gaussian
         gaussians = 0
         for kind in kinds:
             try:
-                if kind in ("discrete", "peaked"):
+                if kind in ("discrete", "peaked discrete"):
                     fixed = {a: 1 for a in case.constant}
                     # peaked tables: divergences of 10 nats and more, which mild tables never reach
                     instance = oracle.random_discrete_instance(case.model, assumptions, rng, fixed_sizes=fixed,
-                                                               peaked=kind == "peaked")
+                                                               peaked=kind == "peaked discrete")
                 else:
                     # unit, narrow and wide spreads: differential entropies of both signs
                     scale = ORACLE_GAUSSIAN_SCALES[gaussians % len(ORACLE_GAUSSIAN_SCALES)]
@@ -333,7 +333,7 @@ class Checker:
             if not judgement.holds:
                 raise InternalInconsistency(
                     f"step {index} ({step.lhs} {step.relation} {step.rhs}) was proven ({proof}), but the oracle finds "
-                    f"it violated on a {'peaked discrete' if kind == 'peaked' else kind} instance: {judgement.summary()}")
+                    f"it violated on a {kind} instance: {judgement.summary()}")
 
     def _certify(self, model: Model, assumptions, step: Step, counterexample: "Counterexample") -> str | None:
         """Recompute a candidate counterexample with the oracle in 50-digit arithmetic (rational tables, interval

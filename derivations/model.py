@@ -741,12 +741,12 @@ class Model:
                                      " (a product over importance samples needs them declared: samples=...)")
                 bound: set[str] = set()
                 for d in measure_densities(node.measure):
-                    twice = self.resolve(d).targets & bound
-                    if twice:
+                    targets = self.resolve(d).targets
+                    if targets & bound:
                         # E_{q(z|x) p(z)} is no distribution: z would be drawn twice
-                        raise ModelError(f"{node}: the measure integrates {', '.join(sorted(twice))} twice (again in "
-                                         f"{d}); expected each variable in one density of the measure")
-                    bound |= self.resolve(d).targets
+                        raise ModelError(f"{node}: the measure integrates {', '.join(sorted(targets & bound))} twice "
+                                         f"(again in {d}); expected each variable in one density of the measure")
+                    bound |= targets
         unknown = coefficient_names(expr) - set(self.coefficient_symbols)
         if unknown:
             raise ModelError(

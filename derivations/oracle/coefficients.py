@@ -17,6 +17,10 @@ SPAN = 4
 FAR = tuple(Fraction(2 ** k) for k in range(3, 11))
 
 
+def _far(rng: np.random.Generator) -> Fraction:
+    return FAR[int(rng.integers(len(FAR)))]
+
+
 def draw_coefficients(structure: Structure, rng: np.random.Generator) -> dict[str, Fraction]:
     """One value per declared coefficient, a multiple of 1/8 in its range; a closed end is drawn with probability
     1/4 (bounds are often where a claim fails: ``beta = 1``), and on an unbounded side a far value (8 to 1024 from
@@ -25,12 +29,12 @@ def draw_coefficients(structure: Structure, rng: np.random.Generator) -> dict[st
     for name, (low, high, low_open, high_open) in structure.coefficients.items():
         if low is None and high is None:
             if rng.random() < 0.25:
-                values[name] = FAR[int(rng.integers(len(FAR)))] * (1 if rng.random() < 0.5 else -1)
+                values[name] = _far(rng) * (1 if rng.random() < 0.5 else -1)
                 continue
             low, high = Fraction(-SPAN), Fraction(SPAN)
         elif high is None:
             if rng.random() < 0.25:
-                values[name] = low + FAR[int(rng.integers(len(FAR)))]
+                values[name] = low + _far(rng)
                 continue
             high = low + SPAN
             if rng.random() < 0.25 and not low_open:
@@ -38,7 +42,7 @@ def draw_coefficients(structure: Structure, rng: np.random.Generator) -> dict[st
                 continue
         elif low is None:
             if rng.random() < 0.25:
-                values[name] = high - FAR[int(rng.integers(len(FAR)))]
+                values[name] = high - _far(rng)
                 continue
             low = high - SPAN
             if rng.random() < 0.25 and not high_open:

@@ -877,12 +877,13 @@ LONGER_DIVA_RUNS_NAME = "diva_100_epochs_results.csv"
 DIVA_PAPER_TABLE_NAME = "diva_paper_table1.csv"
 
 
-def read_diva_paper_table(path: Path) -> dict[int, str]:
-    """The paper's accuracy per held-out angle, as text for the report (``"93.5 +- 0.3 (source)"``).
+def read_diva_paper_table(path: Path) -> tuple[dict[int, str], list[str]]:
+    """The paper's accuracy per held-out angle as text for the report (``"93.5% +- 0.3"``), and the sources named.
 
     Raises ``ValueError`` naming ``path:line`` for a row that is not one of the six angles with percentages in
     [0, 100], or for an angle given twice."""
     out: dict[int, str] = {}
+    sources: set[str] = set()
     with Path(path).open(newline="") as handle:
         reader = csv.DictReader(handle)
         expected = ["held_out_angle", "accuracy_percent", "std_percent", "source"]
@@ -906,7 +907,8 @@ def read_diva_paper_table(path: Path) -> dict[int, str]:
                 raise ValueError(f"{path}:{line}: held_out_angle {angle} is given twice")
             spread = f" +- {std:g}" if std is not None else ""
             out[angle] = f"{accuracy:g}%{spread}"
-    return out
+            sources.add(row["source"].strip())
+    return out, sorted(sources)
 
 
 def _row_values(rows: dict, key: str) -> str:
@@ -934,10 +936,9 @@ def mnist_section(all_rows, mnist_summaries, tests, figures, mnist_timing, thres
             "the training digits at the held-out angle; 'unseen digits' = 200 other digits at that angle.")
         add("")
         table_path = Path(longer_runs_dir) / DIVA_PAPER_TABLE_NAME if longer_runs_dir is not None else None
-        paper_table = read_diva_paper_table(table_path) if table_path is not None and table_path.is_file() else {}
+        paper_table, sources = (read_diva_paper_table(table_path) if table_path is not None and table_path.is_file()
+                                else ({}, []))
         if paper_table:
-            with table_path.open(newline="") as handle:
-                sources = sorted({r["source"].strip() for r in csv.DictReader(handle)})
             add(f"**The DIVA paper's numbers** (last column, from `{table_path.name}`: {'; '.join(sources)}). The "
                 "protocols differ as listed above, so the comparison is of orders of magnitude, not a replication.")
         else:
